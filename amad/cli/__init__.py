@@ -1,0 +1,56 @@
+"""The ``amad`` command line: one click group, subcommands contributed by sibling modules.
+
+Each module in ``COMMAND_MODULES`` defines ``register(group)``. Library errors (``AmadError``)
+become a one-line message on stderr and the exit code from ``amad.errors.EXIT_CODES``; nothing
+else is caught, so real bugs keep their tracebacks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+from amad import __version__
+from amad.errors import AmadError, exit_code_for
+
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _configure_logging(verbose: int) -> None:
+    level = logging.WARNING - 10 * min(verbose, 2) if verbose else logging.INFO
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="amad")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def cli(verbose: int) -> None:
+    """AMAD anomaly detection: train, score, benchmark, ingest, publish."""
+    _configure_logging(verbose)
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"amad.cli.{_name}").register(cli)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the CLI and map library errors to exit codes."""
+    try:
+        cli.main(args=argv, prog_name="amad", standalone_mode=False)
+    except AmadError as exc:
+        click.echo(f"amad: error: {exc}", err=True)
+        sys.exit(exit_code_for(exc))
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(0)

@@ -1,0 +1,253 @@
+"""One validated configuration for the whole system, loaded from ``params.yaml``.
+
+``AmadConfig`` is a frozen pydantic model with one section per concern (data, windows, model,
+train, score, contract, promote, publish). Every section forbids unknown keys, so a typo in
+``params.yaml`` or in an override is a ``ConfigError`` that names the key. Callers slice the
+config on the way down (the model gets ``cfg.model``, the trainer ``cfg.train``) and flows turn
+their parameters into dotted-key overrides (``{"train.epochs": 3}``), never a second config.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from amad.errors import ConfigError
+
+DATASETS_ENV = "AMAD_DATASETS"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SyntheticConfig(_Section):
+    """The bundled telemetry generator (the embedded default data)."""
+
+    n_channels: int = Field(8, ge=1)
+    train_steps: int = Field(6000, ge=200)
+    test_steps: int = Field(3000, ge=200)
+    anomaly_rate: float = Field(0.03, ge=0.0, le=0.5)
+    cadence_s: int = Field(60, ge=1)
+    seed: int = 0
+
+
+class DataConfig(_Section):
+    """Where training data comes from."""
+
+    source: Literal["synthetic", "smd", "msl", "telemanom", "generic", "parquet"] = "synthetic"
+    root: str | None = None  # dataset root; falls back to $AMAD_DATASETS/<layout>
+    entity: str | None = None  # SMD machine, telemanom channel, generic file stem
+    spacecraft: str = "MSL"  # telemanom filter
+    synthetic: SyntheticConfig = SyntheticConfig()
+
+    def resolved_root(self) -> Path | None:
+        """The dataset root: explicit ``root``, else ``$AMAD_DATASETS/<SMD|MSL>``."""
+        if self.root:
+            return Path(self.root).expanduser()
+        env = os.environ.get(DATASETS_ENV)
+        if env and self.source in ("smd", "msl", "telemanom"):
+            sub = {"smd": "SMD", "msl": "MSL", "telemanom": self.spacecraft}[self.source]
+            return Path(env).expanduser() / sub
+        return None
+
+
+class WindowConfig(_Section):
+    """Chronological split of the training period and sliding windows."""
+
+    length: int = Field(100, ge=2)
+    train_stride: int = Field(1, ge=1)
+    score_stride: int = Field(100, ge=1)  # == length: non-overlapping scoring windows
+    val_fraction: float = Field(0.2, gt=0.0, lt=0.9)
+
+    @model_validator(mode="after")
+    def _check_strides(self) -> WindowConfig:
+        if self.score_stride > self.length:
+            raise ValueError("score_stride must be <= length, or steps would go unscored")
+        return self
+
+
+class ModelConfig(_Section):
+    """AMAD architecture; every component has an off switch for ablations."""
+
+    d_model: int = Field(512, ge=8)
+    n_heads: int = Field(8, ge=1)
+    n_layers: int = Field(3, ge=1)
+    d_ff: int = Field(512, ge=8)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    mask: Literal["spectral", "multiscale_gaussian", "gaussian", "free"] = "spectral"
+    n_scales: int = Field(4, ge=1)
+    mixup: bool = True
+    mixup_per_step: bool = False
+
+    @model_validator(mode="after")
+    def _check_heads(self) -> ModelConfig:
+        if self.d_model % self.n_heads:
+            raise ValueError(
+                f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})"
+            )
+        return self
+
+
+class TrainConfig(_Section):
+    """Optimisation, objectives and runtime."""
+
+    epochs: int = Field(3, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(1e-4, gt=0.0)
+    lr_decay: float = Field(0.5, gt=0.0, le=1.0)  # multiplied in each epoch
+    grad_clip: float = Field(1.0, ge=0.0)  # 0 disables clipping
+    patience: int = Field(3, ge=1)
+    maxmin: bool = True
+    k: float = Field(3.0, ge=0.0)
+    contrastive: bool = True
+    contrastive_weight: float = Field(0.1, ge=0.0)
+    contrastive_temperature: float = Field(0.1, gt=0.0)
+    max_windows_per_epoch: int | None = Field(None, ge=1)  # subsample long series per epoch
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    compile: bool = False
+
+
+class ScoreConfig(_Section):
+    """Per-step anomaly scores and the alert threshold."""
+
+    kind: Literal["association", "reconstruction"] = "association"
+    temperature: float = Field(50.0, gt=0.0)
+    threshold: Literal["percentile", "pot", "legacy_train_test_percentile"] = "percentile"
+    anomaly_ratio: float = Field(1.0, gt=0.0, lt=50.0)  # percent of steps expected anomalous
+    pot_init_quantile: float = Field(0.98, gt=0.5, lt=1.0)
+    pot_risk: float = Field(1e-3, gt=0.0, lt=0.5)
+    batch_size: int = Field(256, ge=1)
+
+
+class ColumnSpec(_Section):
+    """One metric column of the telemetry contract."""
+
+    name: str
+    dtype: Literal["float", "int"] = "float"
+    min: float | None = None
+    max: float | None = None
+    unit: str | None = None
+
+
+class ContractConfig(_Section):
+    """The telemetry contract every incoming batch is validated against."""
+
+    timestamp_column: str = "timestamp"
+    entity_column: str = "entity"
+    label_column: str | None = "label"
+    cadence_s: int = Field(60, ge=1)
+    max_gap_s: int = Field(600, ge=1)
+    null_tolerance: float = Field(0.01, ge=0.0, le=1.0)
+    min_rows: int = Field(10, ge=1)
+    entities: list[str] | None = None  # None: any entity id is accepted
+    columns: list[ColumnSpec] = Field(
+        default_factory=lambda: [ColumnSpec(name=f"m{i:02d}") for i in range(8)]
+    )
+    drift_mean_tolerance: float = Field(4.0, gt=0.0)  # in reference standard deviations
+    drift_std_ratio_tolerance: float = Field(4.0, gt=1.0)
+    drift_severity: Literal["warning", "error"] = "warning"
+
+
+class PromoteConfig(_Section):
+    """Champion/challenger policy."""
+
+    primary_metric: str = "vus_pr"
+    margin: float = Field(0.0, ge=0.0)  # challenger must beat champion by this much
+    max_alert_rate: float = Field(0.2, gt=0.0, le=1.0)  # guardrail on recent normal data
+    require_beats_pca: bool = True
+
+
+class PublishConfig(_Section):
+    """Where versioned artifacts are published."""
+
+    model_name: str = "amad"
+    bucket: str = "amad-models"
+    prefix: str = ""
+    store: Literal["local", "s3"] = "local"
+    local_root: str = "runs/registry"
+
+
+class AmadConfig(_Section):
+    """The whole configuration."""
+
+    data: DataConfig = DataConfig()
+    windows: WindowConfig = WindowConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    score: ScoreConfig = ScoreConfig()
+    contract: ContractConfig = ContractConfig()
+    promote: PromoteConfig = PromoteConfig()
+    publish: PublishConfig = PublishConfig()
+
+
+def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = tree
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {key!r}: {part!r} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"train.epochs=3"`` -> ``("train.epochs", 3)``; the value is parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like section.key=value")
+    key, raw = text.split("=", 1)
+    return key.strip(), yaml.safe_load(raw)
+
+
+def _format_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "<root>"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"unknown key {where!r}")
+        else:
+            lines.append(f"{where}: {err['msg']}")
+    return "invalid configuration: " + "; ".join(lines)
+
+
+def build_config(
+    raw: Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None
+) -> AmadConfig:
+    """Validate a raw mapping plus dotted-key overrides into an ``AmadConfig``."""
+    tree: dict[str, Any] = yaml.safe_load(yaml.safe_dump(dict(raw or {}))) or {}
+    for key, value in (overrides or {}).items():
+        _set_dotted(tree, key, value)
+    try:
+        return AmadConfig.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc)) from exc
+
+
+def load_config(
+    path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> AmadConfig:
+    """Load ``params.yaml`` (or defaults when ``path`` is None) and apply overrides."""
+    raw: Any = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        try:
+            raw = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p} is not valid YAML: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{p} must hold a mapping of sections")
+    return build_config(raw, overrides)
+
+
+def config_to_dict(cfg: AmadConfig) -> dict[str, Any]:
+    """A plain, YAML/JSON-safe dict of the resolved configuration."""
+    return cfg.model_dump(mode="json")

@@ -1,0 +1,77 @@
+"""The one validated config: defaults, overrides, and errors that name the bad key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from amad.config import build_config, config_to_dict, load_config, parse_override
+from amad.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_match_the_design() -> None:
+    cfg = build_config()
+    assert (cfg.windows.length, cfg.model.d_model, cfg.model.n_heads, cfg.model.n_layers) == (
+        100,
+        512,
+        8,
+        3,
+    )
+    assert cfg.model.mask == "spectral" and cfg.train.k == 3.0
+
+
+def test_unknown_key_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"unknown key 'model\.heads'"):
+        build_config({"model": {"heads": 4}})
+
+
+def test_unknown_section_is_named() -> None:
+    with pytest.raises(ConfigError, match="unknown key 'modle'"):
+        build_config({"modle": {}})
+
+
+def test_bad_value_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"model\.mask"):
+        build_config({"model": {"mask": "triangle"}})
+
+
+def test_cross_field_check() -> None:
+    with pytest.raises(ConfigError, match="divisible"):
+        build_config({"model": {"d_model": 30, "n_heads": 4}})
+
+
+def test_overrides_apply_and_config_is_frozen() -> None:
+    key, value = parse_override("train.epochs=7")
+    cfg = build_config({"train": {"epochs": 2}}, {key: value})
+    assert cfg.train.epochs == 7
+    with pytest.raises(Exception, match="frozen"):
+        cfg.train.epochs = 3  # type: ignore[misc]
+
+
+def test_override_without_equals_is_rejected() -> None:
+    with pytest.raises(ConfigError):
+        parse_override("train.epochs")
+
+
+def test_round_trip_through_dict() -> None:
+    cfg = build_config({"model": {"mask": "gaussian", "mixup": False}})
+    assert build_config(config_to_dict(cfg)) == cfg
+
+
+def test_missing_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(bad)
+
+
+def test_repository_params_yaml_is_valid() -> None:
+    params = REPO / "params.yaml"
+    if not params.exists():
+        pytest.skip("params.yaml not written yet")
+    load_config(params)
