@@ -119,6 +119,9 @@ class ScoreConfig(_Section):
 
     kind: Literal["association", "reconstruction"] = "association"
     temperature: float = Field(50.0, gt=0.0)
+    # sign of the discrepancy term: paper = softmax(-T*dis) (Anomaly Transformer), flipped =
+    # softmax(+T*dis), auto = chosen at training time on validation data (never test labels)
+    orientation: Literal["auto", "paper", "flipped"] = "auto"
     threshold: Literal["percentile", "pot", "legacy_train_test_percentile"] = "percentile"
     anomaly_ratio: float = Field(1.0, gt=0.0, lt=50.0)  # percent of steps expected anomalous
     pot_init_quantile: float = Field(0.98, gt=0.5, lt=1.0)
