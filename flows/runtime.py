@@ -1,0 +1,101 @@
+"""What every flow shares: config loading, retry policy, library log routing, locks, end states.
+
+- ``STORAGE_RETRIES``: task options that retry only ``TransientStorageError`` (a
+  ``retry_condition_fn``); every other failure ends the task at once.
+- ``route_library_logs``: the ``amad`` logger's records reach the Prefect run logs even when
+  Prefect configured logging before ``PREFECT_LOGGING_EXTRA_LOGGERS`` was set.
+- ``model_lock``: a global concurrency limit of one slot per model, so two retrains of the same
+  model never overlap (created on first use, then held strictly).
+- ``no_new_data``: the named Completed state a run ends in when there is nothing to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from prefect.client.orchestration import get_client
+from prefect.concurrency.sync import concurrency
+from prefect.exceptions import ObjectAlreadyExists
+from prefect.states import Completed, State
+
+from amad.config import AmadConfig, load_config
+from amad.errors import TransientStorageError
+
+LIBRARY_LOGGER = "amad"
+NO_NEW_DATA = "NoNewData"
+
+
+def is_transient(exc: BaseException | None) -> bool:
+    """True for errors worth retrying: transient storage failures, also when chained."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, TransientStorageError):
+            return True
+        exc = exc.__cause__
+        seen += 1
+    return False
+
+
+def only_transient_storage_errors(task: Any, task_run: Any, state: State[Any]) -> bool:
+    """``retry_condition_fn``: retry a failed task only when it failed on transient storage."""
+    data = state.data
+    if not isinstance(data, BaseException):
+        data = state.result(raise_on_failure=False)
+    return is_transient(data if isinstance(data, BaseException) else None)
+
+
+STORAGE_RETRIES: dict[str, Any] = {
+    "retries": 3,
+    "retry_delay_seconds": [1, 4, 10],
+    "retry_jitter_factor": 0.2,
+    "retry_condition_fn": only_transient_storage_errors,
+}
+
+
+def route_library_logs(level: int = logging.INFO) -> None:
+    """Give the ``amad`` logger Prefect's API handler (idempotent) and an INFO floor."""
+    library = logging.getLogger(LIBRARY_LOGGER)
+    for handler in logging.getLogger("prefect.extra").handlers:
+        if handler not in library.handlers:
+            library.addHandler(handler)
+    if library.level == logging.NOTSET or library.level > level:
+        library.setLevel(level)
+
+
+def load_run_config(
+    config_path: str | None = "params.yaml", overrides: Mapping[str, Any] | None = None
+) -> AmadConfig:
+    """``params.yaml`` plus a flow's dotted-key overrides; defaults when the file is absent."""
+    path = Path(config_path) if config_path else None
+    return load_config(path if path is not None and path.is_file() else None, overrides)
+
+
+def limit_name(model_name: str) -> str:
+    """The global concurrency limit guarding one model's retrains."""
+    return "retrain-" + re.sub(r"[^A-Za-z0-9_-]", "-", model_name)
+
+
+def ensure_limit(name: str, slots: int = 1) -> None:
+    """Create the global concurrency limit ``name`` with ``slots`` if it does not exist."""
+    # another run may create it between the read and the create inside the upsert
+    with get_client(sync_client=True) as client, suppress(ObjectAlreadyExists):
+        client.upsert_global_concurrency_limit_by_name(name, slots)
+
+
+@contextmanager
+def model_lock(model_name: str, timeout_s: float | None = None) -> Iterator[None]:
+    """Hold the model's single retrain slot for the duration of the block."""
+    name = limit_name(model_name)
+    ensure_limit(name)
+    with concurrency(name, occupy=1, timeout_seconds=timeout_s, strict=True):
+        yield
+
+
+def no_new_data(message: str) -> State[Any]:
+    """The Completed state a run ends in when no new data arrived (not a failure)."""
+    return Completed(name=NO_NEW_DATA, message=message)

@@ -1,0 +1,133 @@
+"""The shared flow runtime: retry only transient storage errors, library logs, end states, lock."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import pytest
+from prefect import flow, task
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+from prefect.logging.handlers import APILogHandler
+from prefect.states import Completed
+
+from amad.errors import DataValidationError, PermanentStorageError, TransientStorageError
+from flows import runtime
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def test_is_transient_follows_the_cause_chain() -> None:
+    try:
+        try:
+            raise TransientStorageError("timeout")
+        except TransientStorageError as inner:
+            raise RuntimeError("wrapped") from inner
+    except RuntimeError as outer:
+        assert runtime.is_transient(outer)
+    assert not runtime.is_transient(PermanentStorageError("404"))
+    assert not runtime.is_transient(None)
+
+
+def _flaky(calls: list[int], error: Exception, fail_times: int):  # type: ignore[no-untyped-def]
+    @task(**{**runtime.STORAGE_RETRIES, "retry_delay_seconds": 0})
+    def flaky() -> int:
+        calls.append(1)
+        if len(calls) <= fail_times:
+            raise error
+        return len(calls)
+
+    return flaky
+
+
+def test_transient_storage_errors_are_retried() -> None:
+    calls: list[int] = []
+    flaky = _flaky(calls, TransientStorageError("connection refused"), fail_times=2)
+
+    @flow
+    def run() -> int:
+        return flaky()
+
+    assert run() == 3
+    assert len(calls) == 3
+
+
+@pytest.mark.parametrize(
+    "error", [PermanentStorageError("denied"), DataValidationError("bad batch"), ValueError("bug")]
+)
+def test_other_errors_fail_at_once(error: Exception) -> None:
+    calls: list[int] = []
+    flaky = _flaky(calls, error, fail_times=5)
+
+    @flow
+    def run() -> int:
+        return flaky()
+
+    state = run(return_state=True)
+    assert state.is_failed()
+    assert len(calls) == 1
+    with pytest.raises(type(error)):
+        state.result()
+
+
+def test_amad_logger_lines_reach_the_run_logs() -> None:
+    marker = f"library-line-{uuid.uuid4().hex}"
+
+    @flow
+    def logs() -> None:
+        runtime.route_library_logs()
+        logging.getLogger("amad.some_module").info(marker)
+
+    state = logs(return_state=True)
+    assert state.is_completed()
+    APILogHandler().flush()  # logs are shipped in batches; send them before reading back
+    with get_client(sync_client=True) as client:
+        lines = client.read_logs(
+            LogFilter(flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id]))
+        )
+    found = [line for line in lines if marker in line.message]
+    assert found, [line.message for line in lines]
+    assert found[0].name == "amad.some_module"
+
+
+def test_no_new_data_is_a_named_completed_state() -> None:
+    @flow
+    def nothing_to_do():  # type: ignore[no-untyped-def]
+        return runtime.no_new_data("data version v1 already trained")
+
+    state = nothing_to_do(return_state=True)
+    assert state.is_completed()
+    assert state.name == "NoNewData"
+    assert Completed().name != state.name
+
+
+def test_model_lock_creates_a_single_slot_limit() -> None:
+    name = f"model-{uuid.uuid4().hex[:8]}"
+
+    @flow
+    def locked() -> str:
+        with runtime.model_lock(name, timeout_s=30):
+            with get_client(sync_client=True) as client:
+                limit = client.read_global_concurrency_limit_by_name(runtime.limit_name(name))
+            return f"{limit.limit}/{limit.active_slots}"
+
+    assert locked() == "1/1"
+    with get_client(sync_client=True) as client:
+        after = client.read_global_concurrency_limit_by_name(runtime.limit_name(name))
+    assert after.active_slots == 0
+
+
+def test_a_second_holder_times_out_while_the_first_holds_the_slot() -> None:
+    name = f"model-{uuid.uuid4().hex[:8]}"
+
+    @flow
+    def contend() -> str:
+        with runtime.model_lock(name, timeout_s=30):
+            try:
+                with runtime.model_lock(name, timeout_s=1):
+                    return "overlapped"
+            except TimeoutError:
+                return "blocked"
+
+    assert contend() == "blocked"
