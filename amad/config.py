@@ -21,6 +21,25 @@ from amad.errors import ConfigError
 
 DATASETS_ENV = "AMAD_DATASETS"
 
+AnomalyKind = Literal[
+    "spike",
+    "level_shift",
+    "drift",
+    "frequency_change",
+    "correlation_break",
+    "flatline",
+    "noise_burst",
+]
+ANOMALY_KINDS: tuple[AnomalyKind, ...] = (
+    "spike",
+    "level_shift",
+    "drift",
+    "frequency_change",
+    "correlation_break",
+    "flatline",
+    "noise_burst",
+)
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -35,6 +54,15 @@ class SyntheticConfig(_Section):
     anomaly_rate: float = Field(0.03, ge=0.0, le=0.5)
     cadence_s: int = Field(60, ge=1)
     seed: int = 0
+    n_factors: int = Field(3, ge=1)  # latent factors shared by the channels
+    noise: float = Field(0.15, ge=0.0, le=2.0)  # white-noise std, relative to channel std
+    kinds: list[AnomalyKind] = Field(default_factory=lambda: list(ANOMALY_KINDS))
+
+    @model_validator(mode="after")
+    def _check_kinds(self) -> SyntheticConfig:
+        if not self.kinds:
+            raise ValueError("kinds must name at least one anomaly kind")
+        return self
 
 
 class DataConfig(_Section):
@@ -84,6 +112,8 @@ class ModelConfig(_Section):
     n_scales: int = Field(4, ge=1)
     mixup: bool = True
     mixup_per_step: bool = False
+    max_len: int = Field(1024, ge=2)  # longest window (positions table, free-mask offsets)
+    proj_dim: int = Field(64, ge=1)  # contrastive projection head output width
 
     @model_validator(mode="after")
     def _check_heads(self) -> ModelConfig:
