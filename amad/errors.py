@@ -11,9 +11,11 @@
     ├── StorageError                object storage failed
     │   ├── TransientStorageError   worth retrying (timeouts, 5xx, connection refused)
     │   ├── PermanentStorageError   not worth retrying (404, access denied, bad request)
-    │   │   └── StorageAuthError    credentials rejected
+    │   │   ├── StorageAuthError    credentials rejected
+    │   │   └── ObjectNotFoundError the key (or bucket) does not exist
     │   └── ConflictError           a conditional write lost a race (pointer moved underneath)
-    └── PromotionError              a model may not be promoted (guardrail or policy)
+    ├── PromotionError              a model may not be promoted (guardrail or policy)
+    └── StackError                  the local stack (S3 server, Prefect server) failed to start/stop
 
 The CLI maps each family to its own exit code (see ``EXIT_CODES``).
 """
@@ -75,12 +77,20 @@ class StorageAuthError(PermanentStorageError):
     """The storage server rejected the credentials."""
 
 
+class ObjectNotFoundError(PermanentStorageError):
+    """The requested key (or its bucket) does not exist."""
+
+
 class ConflictError(StorageError):
     """A conditional write lost a race: the object changed since it was read."""
 
 
 class PromotionError(AmadError):
     """A model may not be promoted (failed guardrail or policy)."""
+
+
+class StackError(AmadError):
+    """A local stack service (S3 server, Prefect server) could not be started or stopped."""
 
 
 # Exit codes used by the CLI; the most specific class listed first wins.
@@ -95,6 +105,7 @@ EXIT_CODES: tuple[tuple[type[AmadError], int], ...] = (
     (ConflictError, 8),
     (StorageError, 9),
     (PromotionError, 10),
+    (StackError, 11),
     (AmadError, 1),
 )
 
