@@ -1,0 +1,136 @@
+"""Prefect artifacts a run leaves behind: what a person reads in the UI after a run.
+
+- ``report_comparison``: markdown table of champion vs challenger metrics and the decision.
+- ``report_validation``: one row per ingested batch (accepted or quarantined, failed checks,
+  warnings) with a link to each batch's Great Expectations Data Docs.
+- ``report_scores_plot``: a PNG of per-step scores against labels and the threshold, embedded in
+  a markdown artifact (and as an image artifact when the PNG has an http(s) URL).
+
+Rendering is pure (``*_markdown``, ``render_scores_png``) so it is tested without Prefect.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from prefect.artifacts import create_image_artifact, create_markdown_artifact
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4f}"
+    return "—" if value is None else str(value)
+
+
+def comparison_markdown(
+    champion: Mapping[str, Any] | None,
+    challenger: Mapping[str, Any],
+    decision: Mapping[str, Any],
+    *,
+    primary_metric: str,
+) -> str:
+    """Champion vs challenger, metric by metric, then the decision and its reasons."""
+    names = sorted(set(challenger) | set(champion or {}))
+    names.sort(key=lambda n: n != primary_metric)  # primary metric first, rest alphabetical
+    lines = [
+        "| metric | champion | challenger | delta |",
+        "|---|---|---|---|",
+    ]
+    for name in names:
+        a = (champion or {}).get(name)
+        b = challenger.get(name)
+        numeric = isinstance(a, int | float) and isinstance(b, int | float)
+        delta = _fmt(float(b) - float(a)) if numeric else "—"  # type: ignore[arg-type]
+        label = f"**{name}**" if name == primary_metric else name
+        lines.append(f"| {label} | {_fmt(a)} | {_fmt(b)} | {delta} |")
+    verdict = "PROMOTE challenger" if decision.get("promote") else "KEEP champion"
+    reasons = decision.get("reasons") or [decision.get("reason", "")]
+    lines += ["", f"**Decision: {verdict}**", ""]
+    lines += [f"- {r}" for r in reasons if r]
+    return "\n".join(lines) + "\n"
+
+
+def validation_markdown(batches: Sequence[Mapping[str, Any]]) -> str:
+    """One row per batch: status, failed checks, warnings, link to its Data Docs."""
+    lines = [
+        "| batch | status | rows | failed checks | warnings | report |",
+        "|---|---|---|---|---|---|",
+    ]
+    for b in batches:
+        failed = ", ".join(b.get("failed", [])) or "—"
+        warned = ", ".join(b.get("warnings", [])) or "—"
+        docs = b.get("data_docs")
+        link = f"[Data Docs]({docs})" if docs else "—"
+        lines.append(
+            f"| {b.get('batch', '?')} | {b.get('status', '?')} | {_fmt(b.get('rows'))} "
+            f"| {failed} | {warned} | {link} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def render_scores_png(
+    scores: np.ndarray, labels: np.ndarray | None, threshold: float | None, *, title: str
+) -> bytes:
+    """PNG bytes: per-step scores, shaded labelled anomalies, the alert threshold."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 2.8), dpi=80)
+    try:
+        steps = np.arange(len(scores))
+        ax.plot(steps, scores, lw=0.7, color="tab:blue", label="score")
+        if labels is not None and labels.any():
+            top = float(np.nanmax(scores)) if len(scores) else 1.0
+            ax.fill_between(
+                steps,
+                0,
+                top,
+                where=labels.astype(bool),
+                color="tab:red",
+                alpha=0.2,
+                step="mid",
+                label="labelled anomaly",
+            )
+        if threshold is not None and math.isfinite(threshold):
+            ax.axhline(threshold, color="black", ls="--", lw=0.8, label="threshold")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("step")
+        ax.legend(loc="upper right", fontsize=7)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        return buf.getvalue()
+    finally:
+        plt.close(fig)
+
+
+def report_comparison(markdown: str, *, key: str = "champion-vs-challenger") -> None:
+    create_markdown_artifact(markdown, key=key, description="Champion vs challenger metrics")
+
+
+def report_validation(markdown: str, *, key: str = "telemetry-validation") -> None:
+    create_markdown_artifact(markdown, key=key, description="Telemetry validation summary")
+
+
+def report_scores_plot(png: bytes, *, location: str, key: str = "scores-vs-labels") -> None:
+    """Embed the PNG in markdown (works for any store) and link where the file lives."""
+    encoded = base64.b64encode(png).decode("ascii")
+    body = f"![scores vs labels](data:image/png;base64,{encoded})\n\nPNG: `{location}`\n"
+    create_markdown_artifact(body, key=key, description="Scores against labels")
+    if location.startswith(("http://", "https://")):
+        create_image_artifact(image_url=location, key=f"{key}-image")
+
+
+def write_png(png: bytes, path: Path) -> Path:
+    """Write the PNG next to a run's other outputs; returns the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png)
+    return path

@@ -1,0 +1,81 @@
+"""Artifact rendering: comparison table, validation summary, scores PNG; artifacts reach the API."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+from flows import reports
+
+
+def test_comparison_table_puts_the_primary_metric_first_with_deltas() -> None:
+    text = reports.comparison_markdown(
+        {"vus_pr": 0.40, "auc_roc": 0.80},
+        {"vus_pr": 0.55, "auc_roc": 0.78},
+        {"promote": True, "reasons": ["vus_pr +0.15 > margin 0.01"]},
+        primary_metric="vus_pr",
+    )
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert rows[1].startswith("| **vus_pr** | 0.4000 | 0.5500 | 0.1500 |")
+    assert "| auc_roc | 0.8000 | 0.7800 | -0.0200 |" in text
+    assert "PROMOTE challenger" in text and "- vus_pr +0.15 > margin 0.01" in text
+
+
+def test_comparison_without_a_champion_shows_dashes() -> None:
+    text = reports.comparison_markdown(
+        None,
+        {"vus_pr": 0.5},
+        {"promote": False, "reason": "worse than PCA"},
+        primary_metric="vus_pr",
+    )
+    assert "| **vus_pr** | — | 0.5000 | — |" in text
+    assert "KEEP champion" in text and "- worse than PCA" in text
+
+
+def test_validation_summary_links_the_data_docs() -> None:
+    text = reports.validation_markdown(
+        [
+            {
+                "batch": "b1.csv",
+                "status": "accepted",
+                "rows": 100,
+                "data_docs": "file:///d/b1.html",
+            },
+            {"batch": "b2.csv", "status": "quarantined", "rows": 5, "failed": ["cadence"]},
+        ]
+    )
+    assert "| b1.csv | accepted | 100 | — | — | [Data Docs](file:///d/b1.html) |" in text
+    assert "| b2.csv | quarantined | 5 | cadence | — | — |" in text
+
+
+def test_scores_png_is_a_png() -> None:
+    rng = np.random.default_rng(0)
+    labels = np.zeros(300, dtype=np.int8)
+    labels[100:120] = 1
+    png = reports.render_scores_png(rng.random(300), labels, 0.9, title="t")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(png) > 1000
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_artifacts_are_created_in_the_run() -> None:
+    png = reports.render_scores_png(np.linspace(0, 1, 50), None, None, title="t")
+
+    @flow
+    def make_artifacts() -> None:
+        reports.report_comparison("| a |\n|---|\n| 1 |\n", key="cmp-test")
+        reports.report_scores_plot(png, location="/tmp/x.png", key="png-test")
+
+    state = make_artifacts(return_state=True)
+    assert state.is_completed()
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["cmp-test", "png-test"]))
+        )
+    by_key = {a.key: a for a in found}
+    assert set(by_key) == {"cmp-test", "png-test"}
+    assert by_key["png-test"].data.startswith("![scores vs labels](data:image/png;base64,")
+    assert by_key["cmp-test"].flow_run_id == state.state_details.flow_run_id
