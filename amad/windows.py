@@ -92,11 +92,12 @@ class Scaler:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Scaler:
+        """Inverse of ``to_dict``; a malformed description is a ``ValueError``."""
         if data.get("kind") != "standard" or "mean" not in data or "std" not in data:
-            raise DataError(f"not a standard scaler description: keys {sorted(data)}")
+            raise ValueError(f"not a standard scaler description: keys {sorted(data)}")
         mean, std = np.asarray(data["mean"], float), np.asarray(data["std"], float)
         if mean.ndim != 1 or mean.shape != std.shape or not np.all(std > 0):
-            raise DataError("scaler mean/std must be equal-length vectors with std > 0")
+            raise ValueError("scaler mean/std must be equal-length vectors with std > 0")
         return cls(mean, std)
 
 
@@ -246,6 +247,7 @@ def build_windows(series: SeriesData, cfg: WindowConfig) -> PreparedData:
 
 _ARRAYS = ("train_scaled", "val_scaled", "test_scaled", "labels")
 _META = "prepared.json"
+_META_KEYS = {"name", "entity", "window_cfg", "scaler", "data_fingerprint", "fingerprint", "files"}
 
 
 def _sha256(path: Path) -> str:
@@ -298,8 +300,11 @@ def _read_meta(folder: Path) -> dict[str, Any]:
         meta: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read {path}: {exc}") from exc
-    if meta.get("format") != FORMAT_VERSION:
-        raise DataError(f"{path}: format {meta.get('format')!r}, expected {FORMAT_VERSION}")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
+        raise DataError(f"{path}: not a format-{FORMAT_VERSION} prepared window set")
+    missing = sorted(_META_KEYS - set(meta))
+    if missing:
+        raise DataError(f"{path}: missing keys {missing}")
     return meta
 
 
@@ -315,12 +320,16 @@ def load_prepared(directory: str | Path) -> PreparedData:
         arrays[fname.removesuffix(".npy")] = np.load(path, allow_pickle=False)
     if any(arrays[k] is None for k in _ARRAYS[:3]):
         raise DataError(f"prepared window set at {folder} lacks a scaled series")
-    cfg = WindowConfig.model_validate(meta["window_cfg"])
+    try:
+        cfg = WindowConfig.model_validate(meta["window_cfg"])
+        scaler = Scaler.from_dict(meta["scaler"])
+    except (TypeError, KeyError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        raise DataError(f"prepared window set at {folder}: bad parameters: {exc}") from exc
     scaled = (arrays["train_scaled"], arrays["val_scaled"], arrays["test_scaled"])
     prepared = _assemble(
         (meta["name"], meta["entity"], meta["data_fingerprint"]),
         cfg,
-        Scaler.from_dict(meta["scaler"]),
+        scaler,
         scaled,  # type: ignore[arg-type]
         arrays["labels"],
     )

@@ -60,8 +60,10 @@ def test_scaler_round_trip_and_zero_variance() -> None:
     np.testing.assert_array_equal(again.transform(x), z)
     with pytest.raises(DataError, match="expects 4 channels"):
         sc.transform(x[:, :3])
-    with pytest.raises(DataError):
+    with pytest.raises(ValueError, match="std > 0"):
         Scaler.from_dict({"kind": "standard", "mean": [0.0], "std": [0.0]})
+    with pytest.raises(ValueError, match="not a standard scaler"):
+        Scaler.from_dict({"mean": [0.0]})
     with pytest.raises(RuntimeError, match="not fitted"):
         Scaler().transform(x)
 
@@ -203,3 +205,19 @@ def test_unlabelled_series_round_trip(tmp_path: Path) -> None:
     p = build_windows(SeriesData(s.name, s.entity, s.train, s.test, None), WCFG)
     q = load_prepared(save_prepared(p, tmp_path / "u"))
     assert q.labels is None and not (tmp_path / "u" / "labels.npy").exists()
+
+
+def test_load_prepared_refuses_foreign_manifest(tmp_path: Path) -> None:
+    out = save_prepared(build_windows(_series(), WCFG), tmp_path / "w")
+    meta = json.loads((out / "prepared.json").read_text())
+    (out / "prepared.json").write_text(json.dumps({**meta, "format": 99}))
+    with pytest.raises(DataError, match="not a format-1"):
+        load_prepared(out)
+    del meta["scaler"]
+    (out / "prepared.json").write_text(json.dumps(meta))
+    with pytest.raises(DataError, match=r"missing keys \['scaler'\]"):
+        load_prepared(out)
+    meta["scaler"] = {"kind": "minmax"}
+    (out / "prepared.json").write_text(json.dumps(meta))
+    with pytest.raises(DataError, match="bad parameters"):
+        load_prepared(out)
