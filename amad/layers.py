@@ -1,0 +1,259 @@
+"""AMAD building blocks: embedding, AutoMask local association, global attention, mixup, encoder.
+
+Pure PyTorch, no device calls: constants are (non-persistent) buffers or are built on the input's
+device. Every local-association variant (``spectral``, ``multiscale_gaussian``, ``gaussian``,
+``free``) is a module with the same call signature ``mask(x) -> P``, and ``AssociationAttention``
+composes one of them with the global (softmax) association and an optional mixup gate.
+
+Shape legend:
+    b batch, t query steps (i), s key steps (j, == t), c channels, d model width,
+    h heads, e head width (d // h), q mixture scales, r offsets (|i - j| or i - j + t - 1)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+MASK_EPS = 1e-6  # added to relu(m) before row-normalising the spectral kernel
+
+
+def sinusoidal_positions(n_steps: int, d_model: int) -> Tensor:
+    """Fixed sinusoidal position table, (n_steps, d_model)."""
+    pos = torch.arange(n_steps, dtype=torch.float32).unsqueeze(1)  # (t, 1)
+    div = torch.exp(
+        torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model)
+    )
+    table = torch.zeros(n_steps, d_model)
+    table[:, 0::2] = torch.sin(pos * div)
+    table[:, 1::2] = torch.cos(pos * div)[:, : d_model // 2]
+    return table
+
+
+def abs_offsets(n_steps: int, device: torch.device) -> Tensor:
+    """|i - j| for a window, (t, s) int64."""
+    ar = torch.arange(n_steps, device=device)
+    return (ar.unsqueeze(1) - ar.unsqueeze(0)).abs()
+
+
+def toeplitz_rows(n: Tensor) -> Tensor:
+    """(..., t, 2t-1) values over signed offsets r = j - i + t - 1 -> (..., t, s) matrix.
+
+    The "skew" trick: row i of the result is the slice ``n[..., i, t-1-i : 2t-1-i]``, obtained with
+    a flat slice and a reshape (views only), so no gather/scatter runs forward or backward.
+    """
+    t = n.shape[-2]
+    if t == 1:
+        return n
+    flat = n.reshape(*n.shape[:-2], t * (2 * t - 1))  # (..., t*(2t-1))
+    flat = flat[..., t - 1 : t - 1 + t * (2 * t - 2)]  # (..., t*(2t-2))
+    return flat.reshape(*n.shape[:-2], t, 2 * t - 2)[..., :t]  # (..., t, s)
+
+
+class DataEmbedding(nn.Module):
+    """Token convolution (kernel 3, circular) from c to d plus fixed sinusoidal positions."""
+
+    positions: Tensor  # (max_len, d) buffer
+
+    def __init__(self, *, n_channels: int, d_model: int, max_len: int, dropout: float) -> None:
+        super().__init__()
+        self.token = nn.Conv1d(
+            n_channels, d_model, kernel_size=3, padding=1, padding_mode="circular", bias=False
+        )
+        nn.init.kaiming_normal_(self.token.weight, mode="fan_in", nonlinearity="leaky_relu")
+        self.register_buffer("positions", sinusoidal_positions(max_len, d_model), persistent=False)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(b, t, c) -> (b, t, d)."""
+        tokens = self.token(x.transpose(1, 2))  # (b, c, t) -> (b, d, t)
+        return self.dropout(tokens.transpose(1, 2) + self.positions[: x.shape[1]])
+
+
+class GaussianMask(nn.Module):
+    """Anomaly Transformer's prior: a Gaussian over |i - j| with a learned sigma per step and head.
+
+    ``sigma = 3 ** (sigmoid(5 * W x_i) + 1e-5) - 1`` exactly as the official code; the row
+    normalisation makes the 1 / (sqrt(2 pi) sigma) factor cancel, so P is a softmax of
+    ``-|i-j|^2 / (2 sigma^2)``.
+    """
+
+    def __init__(self, *, d_model: int, n_heads: int) -> None:
+        super().__init__()
+        self.sigma = nn.Linear(d_model, n_heads)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(b, t, d) -> P (b, h, t, s), rows sum to 1."""
+        t = x.shape[1]
+        sigma = torch.sigmoid(self.sigma(x).transpose(1, 2) * 5) + 1e-5  # (b, h, t)
+        sigma = torch.pow(3, sigma) - 1
+        dist2 = abs_offsets(t, x.device).to(sigma.dtype).square()  # (t, s)
+        scale = -0.5 / sigma.square()  # (b, h, t)
+        return torch.softmax(scale.unsqueeze(-1) * dist2, dim=-1)  # (b, h, t, s)
+
+
+class SpectralMask(nn.Module):
+    """AutoMask: a per-step mixture of Q spectral components over relative offsets.
+
+    ``m_i(k) = sum_q w_iq exp(-k^2 / (2 s_q^2)) cos(2 pi f_q k)`` with per-head scales ``s_q``
+    (geometric init 1, 2, 4, ...; kept positive as exp of a parameter), per-head frequencies
+    ``f_q`` (init 0; a fixed zero buffer when ``learn_frequency`` is False, which is the
+    ``multiscale_gaussian`` variant) and ``w_iq = softmax_q(W x_i)``. The kernel is evaluated once
+    per (head, scale) over the 2t-1 signed offsets, mixed per step, and laid out as (t, s) with the
+    Toeplitz skew (no (b, h, t, s) distance tensors). ``P_i = normalise(relu(m_i) + eps)``.
+    """
+
+    def __init__(
+        self, *, d_model: int, n_heads: int, n_scales: int, learn_frequency: bool = True
+    ) -> None:
+        super().__init__()
+        self.n_heads, self.n_scales = n_heads, n_scales
+        init = torch.log(2.0 ** torch.arange(n_scales, dtype=torch.float32))  # (q,)
+        self.log_scale = nn.Parameter(init.repeat(n_heads, 1))  # (h, q)
+        freq = torch.zeros(n_heads, n_scales)
+        if learn_frequency:
+            self.frequency = nn.Parameter(freq)  # (h, q)
+        else:
+            self.register_buffer("frequency", freq, persistent=False)
+        self.weights = nn.Linear(d_model, n_heads * n_scales)
+
+    def kernel(self, n_steps: int, device: torch.device) -> Tensor:
+        """The components over signed offsets, (h, q, 2t-1)."""
+        k = torch.arange(1 - n_steps, n_steps, device=device, dtype=self.log_scale.dtype)  # (r,)
+        scale = self.log_scale.exp().unsqueeze(-1)  # (h, q, 1)
+        gauss = torch.exp(-0.5 * (k / scale).square())  # (h, q, r)
+        return gauss * torch.cos(2 * math.pi * self.frequency.unsqueeze(-1) * k)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(b, t, d) -> P (b, h, t, s), rows sum to 1."""
+        b, t, _ = x.shape
+        logits = self.weights(x).view(b, t, self.n_heads, self.n_scales)  # (b, t, h, q)
+        w = torch.softmax(logits, dim=-1).transpose(1, 2)  # (b, h, t, q)
+        kern = self.kernel(t, x.device).to(w.dtype)  # (h, q, r)
+        mixed = torch.matmul(w, kern)  # (b, h, t, q) @ (h, q, r) -> (b, h, t, r)
+        m = toeplitz_rows(mixed)  # (b, h, t, s)
+        m = torch.relu(m) + MASK_EPS
+        return m / m.sum(dim=-1, keepdim=True)
+
+
+class FreeMask(nn.Module):
+    """A learnable bias per head and signed offset, softmax-normalised over j (ablation)."""
+
+    def __init__(self, *, n_heads: int, max_len: int) -> None:
+        super().__init__()
+        self.max_len = max_len
+        k = torch.arange(1 - max_len, max_len, dtype=torch.float32)  # (2L-1,)
+        # start as a Gaussian of width 2 (log-kernel), so the mask begins local like the others
+        self.bias = nn.Parameter((-0.5 * (k / 2.0).square()).repeat(n_heads, 1))  # (h, 2L-1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(b, t, d) -> P (b, h, t, s) (expanded over b, no copy)."""
+        b, t, _ = x.shape
+        centre = self.max_len - 1
+        bias = self.bias[:, centre - (t - 1) : centre + t]  # (h, 2t-1)
+        rows = toeplitz_rows(bias.unsqueeze(1).expand(-1, t, -1).contiguous())  # (h, t, s)
+        return torch.softmax(rows, dim=-1).unsqueeze(0).expand(b, -1, -1, -1)  # (b, h, t, s)
+
+
+class MixupGate(nn.Module):
+    """beta = sigmoid(.) per head, or per head and step from x_i; starts at 0.5."""
+
+    def __init__(self, *, d_model: int, n_heads: int, per_step: bool) -> None:
+        super().__init__()
+        self.per_step = per_step
+        self.head_logit = nn.Parameter(torch.zeros(n_heads))  # (h,)
+        self.step = nn.Linear(d_model, n_heads) if per_step else None
+        if self.step is not None:
+            nn.init.zeros_(self.step.weight)
+            nn.init.zeros_(self.step.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(b, t, d) -> beta broadcastable to (b, h, t, e): (h, 1, 1) or (b, h, t, 1)."""
+        logit = self.head_logit.view(-1, 1, 1)  # (h, 1, 1)
+        if self.step is not None:
+            logit = logit + self.step(x).transpose(1, 2).unsqueeze(-1)  # (b, h, t, 1)
+        return torch.sigmoid(logit)
+
+
+@dataclass
+class AttentionOutput:
+    """One attention layer's results."""
+
+    out: Tensor  # (b, t, d) after the output projection
+    local: Tensor  # P (b, h, t, s)
+    global_: Tensor  # S (b, h, t, s)
+    z_local: Tensor | None  # P V merged over heads, (b, t, d); None when not needed
+    z_global: Tensor  # S V merged over heads, (b, t, d)
+
+
+def merge_heads(z: Tensor) -> Tensor:
+    """(b, h, t, e) -> (b, t, h*e)."""
+    b, h, t, e = z.shape
+    return z.transpose(1, 2).reshape(b, t, h * e)
+
+
+class AssociationAttention(nn.Module):
+    """Global softmax association S, a local mask P, and their mixup A = beta P + (1-beta) S.
+
+    ``A V`` is computed as ``beta * (P V) + (1 - beta) * (S V)`` so A is never materialised.
+    Without a gate the representation is ``S V`` (Anomaly Transformer).
+    """
+
+    def __init__(
+        self, *, d_model: int, n_heads: int, mask: nn.Module, gate: MixupGate | None
+    ) -> None:
+        super().__init__()
+        self.n_heads = n_heads
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.mask = mask
+        self.gate = gate
+
+    def forward(self, x: Tensor, *, latents: bool = True) -> AttentionOutput:
+        """(b, t, d) -> AttentionOutput; ``latents=False`` skips P V when mixup is off."""
+        b, t, d = x.shape
+        h, e = self.n_heads, d // self.n_heads
+        qkv = self.qkv(x).view(b, t, 3, h, e).permute(2, 0, 3, 1, 4)  # (3, b, h, t, e)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(e))  # (b, h, t, s)
+        s_assoc = torch.softmax(scores, dim=-1)
+        p_assoc = self.mask(x)  # (b, h, t, s)
+        z_s = torch.matmul(s_assoc.to(v.dtype), v)  # (b, h, t, e)
+        z_p = torch.matmul(p_assoc.to(v.dtype), v) if (self.gate or latents) else None
+        if self.gate is not None and z_p is not None:
+            beta = self.gate(x).to(v.dtype)
+            mixed = z_s + beta * (z_p - z_s)  # beta P V + (1 - beta) S V
+        else:
+            mixed = z_s
+        return AttentionOutput(
+            out=self.out(merge_heads(mixed)),
+            local=p_assoc,
+            global_=s_assoc,
+            z_local=merge_heads(z_p) if z_p is not None else None,
+            z_global=merge_heads(z_s),
+        )
+
+
+class EncoderLayer(nn.Module):
+    """Attention, residual, LayerNorm, feed-forward (GELU), residual, LayerNorm (post-norm, AT)."""
+
+    def __init__(
+        self, *, attention: AssociationAttention, d_model: int, d_ff: int, dropout: float
+    ) -> None:
+        super().__init__()
+        self.attention = attention
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.ff = nn.Sequential(
+            nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model)
+        )
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, *, latents: bool = True) -> tuple[Tensor, AttentionOutput]:
+        """(b, t, d) -> (b, t, d) and the layer's associations."""
+        att = self.attention(x, latents=latents)
+        x = self.norm1(x + self.dropout(att.out))
+        return self.norm2(x + self.dropout(self.ff(x))), att

@@ -1,0 +1,115 @@
+"""The AMAD model: embedding, a stack of AutoMask encoder layers, and a reconstruction head.
+
+``AMAD(cfg, n_channels=c)`` is built only from ``ModelConfig``; ``forward`` always returns one
+``ModelOutput``. The losses live in ``amad.losses``; the contrastive projection head lives here
+because it is trained with the model. With ``mask="gaussian"`` and ``mixup=False`` (and the
+contrastive loss off in training) this is an Anomaly Transformer reproduction.
+
+Shape legend: b batch, t steps, s key steps, c channels, d model width, h heads, p projection width
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from torch import Tensor, nn
+
+from amad.config import ModelConfig
+from amad.layers import (
+    AssociationAttention,
+    DataEmbedding,
+    EncoderLayer,
+    FreeMask,
+    GaussianMask,
+    MixupGate,
+    SpectralMask,
+)
+
+
+@dataclass
+class ModelOutput:
+    """Everything the losses and scores need from one forward pass (lists: one item per layer)."""
+
+    recon: Tensor  # (b, t, c)
+    local: list[Tensor]  # P (b, h, t, s), rows sum to 1
+    global_: list[Tensor]  # S (b, h, t, s), rows sum to 1
+    z_local: list[Tensor] = field(default_factory=list)  # projected P V (b, t, p); [] if skipped
+    z_global: list[Tensor] = field(default_factory=list)  # projected S V (b, t, p); [] if skipped
+
+
+def _mask_builders(cfg: ModelConfig) -> dict[str, Callable[[], nn.Module]]:
+    d, h = cfg.d_model, cfg.n_heads
+    return {
+        "spectral": lambda: SpectralMask(d_model=d, n_heads=h, n_scales=cfg.n_scales),
+        "multiscale_gaussian": lambda: SpectralMask(
+            d_model=d, n_heads=h, n_scales=cfg.n_scales, learn_frequency=False
+        ),
+        "gaussian": lambda: GaussianMask(d_model=d, n_heads=h),
+        "free": lambda: FreeMask(n_heads=h, max_len=cfg.max_len),
+    }
+
+
+def build_layer(cfg: ModelConfig) -> EncoderLayer:
+    """One encoder layer with the configured mask variant and mixup switch."""
+    mask = _mask_builders(cfg)[cfg.mask]()
+    gate = (
+        MixupGate(d_model=cfg.d_model, n_heads=cfg.n_heads, per_step=cfg.mixup_per_step)
+        if cfg.mixup
+        else None
+    )
+    attention = AssociationAttention(d_model=cfg.d_model, n_heads=cfg.n_heads, mask=mask, gate=gate)
+    return EncoderLayer(
+        attention=attention, d_model=cfg.d_model, d_ff=cfg.d_ff, dropout=cfg.dropout
+    )
+
+
+class AMAD(nn.Module):
+    """AutoMasked-attention reconstruction model for windows of multivariate telemetry."""
+
+    def __init__(self, cfg: ModelConfig, *, n_channels: int) -> None:
+        super().__init__()
+        if n_channels < 1:
+            raise ValueError(f"n_channels must be >= 1, got {n_channels}")
+        self.cfg = cfg
+        self.n_channels = n_channels
+        self.embedding = DataEmbedding(
+            n_channels=n_channels, d_model=cfg.d_model, max_len=cfg.max_len, dropout=cfg.dropout
+        )
+        self.layers = nn.ModuleList(build_layer(cfg) for _ in range(cfg.n_layers))
+        self.norm = nn.LayerNorm(cfg.d_model)
+        self.head = nn.Linear(cfg.d_model, n_channels)
+        self.projection = nn.Linear(cfg.d_model, cfg.proj_dim)  # contrastive head, shared
+
+    def _check(self, x: Tensor) -> None:
+        if x.ndim != 3:
+            raise ValueError(f"expected input (batch, steps, channels), got shape {tuple(x.shape)}")
+        if x.shape[-1] != self.n_channels:
+            raise ValueError(
+                f"expected {self.n_channels} channels, got {x.shape[-1]} (shape {tuple(x.shape)})"
+            )
+        if not 1 <= x.shape[1] <= self.cfg.max_len:
+            raise ValueError(f"window length {x.shape[1]} outside 1..{self.cfg.max_len}")
+        if x.shape[0] < 1:
+            raise ValueError("empty batch")
+
+    def forward(self, x: Tensor, *, latents: bool = True) -> ModelOutput:
+        """(b, t, c) -> ModelOutput. ``latents=False`` skips the contrastive projections
+        (inference and training without the contrastive loss), leaving z lists empty."""
+        self._check(x)
+        h = self.embedding(x)  # (b, t, d)
+        local: list[Tensor] = []
+        global_: list[Tensor] = []
+        z_local: list[Tensor] = []
+        z_global: list[Tensor] = []
+        for layer in self.layers:
+            h, att = layer(h, latents=latents)
+            local.append(att.local)
+            global_.append(att.global_)
+            if latents and att.z_local is not None:
+                z_local.append(self.projection(att.z_local))  # (b, t, p)
+                z_global.append(self.projection(att.z_global))
+        recon = self.head(self.norm(h))  # (b, t, c)
+        return ModelOutput(
+            recon=recon, local=local, global_=global_, z_local=z_local, z_global=z_global
+        )
