@@ -127,3 +127,23 @@ def test_to_frame_contract_shape() -> None:
 def test_event_to_dict() -> None:
     ev = AnomalyEvent(kind="spike", start=3, end=5, channels=(1, 2))
     assert ev.to_dict() == {"kind": "spike", "start": 3, "end": 5, "channels": [1, 2]}
+
+
+def test_correlation_breaks_and_level_shifts_leave_the_normal_subspace() -> None:
+    # A rank-3 PCA fitted on the clean training period: normal test steps stay inside its
+    # 99th-percentile residual, while correlation breaks and level shifts leave it.
+    data = synthetic_series_data(CFG)
+    mu, sd = data.train.mean(axis=0), data.train.std(axis=0)
+    z_train = (data.train - mu) / sd
+    basis = np.linalg.svd(z_train, full_matrices=False)[2][: CFG.n_factors]  # (k, c)
+
+    def residual(z: np.ndarray) -> np.ndarray:
+        return np.asarray(np.linalg.norm(z - z @ basis.T @ basis, axis=1))
+
+    limit = np.quantile(residual(z_train), 0.99)
+    s = generate(CFG, n_steps=30_000, start_step=CFG.train_steps, anomaly_rate=0.1)
+    over = residual((s.values - mu) / sd) > limit
+    assert over[s.labels == 0].mean() < 0.03
+    for kind in ("correlation_break", "level_shift"):
+        steps = np.concatenate([np.arange(e.start, e.end) for e in s.events if e.kind == kind])
+        assert over[steps].mean() > 0.3, kind
