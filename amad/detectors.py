@@ -1,0 +1,335 @@
+"""Anomaly detectors behind one interface, for honest side-by-side benchmarks.
+
+Every detector is fitted on the *fitting part* of an entity's training period (already scaled with
+statistics of that part) and returns one score per step, higher meaning more anomalous::
+
+    det.fit(train)            # (T, C) scaled; ``val=`` optionally passes held-out training data
+    det.score(x) -> (T,)      # float64, finite
+
+:func:`fit_with_threshold` is the one protocol all of them share: split the training period in
+time, fit on the first part, and set the alert threshold at the ``(100 - r)``-th percentile of the
+*held-out* part's scores (in-sample scores are too small, so thresholds fitted on them flag far
+too much). Test data never reaches ``fit``.
+
+Baselines are those of ``shared/BASELINES.md``: seeded ``random``, ``pca`` (95 % variance),
+``iforest`` (100 trees) and ``ae`` (an MLP on flattened 16-step windows). ``amad`` wraps
+``amad.train.fit`` and ``amad.scoring.score_series``; its ablation variants and the Anomaly
+Transformer reproduction (``at``) are config overrides listed in ``AMAD_VARIANTS``.
+
+Shape legend: T steps, C channels, n windows, w window length.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from amad.config import AmadConfig, build_config, config_to_dict
+from amad.errors import ConfigError, DataError
+from amad.windows import fold_window_scores, sliding_windows, split_train_val, window_starts
+
+log = logging.getLogger(__name__)
+
+
+class Detector(Protocol):
+    """Fit on scaled training data, then score any scaled series step by step."""
+
+    name: str
+
+    def fit(self, train: np.ndarray, *, val: np.ndarray | None = None) -> None: ...
+
+    def score(self, x: np.ndarray) -> np.ndarray: ...
+
+
+def entity_seed(seed: int, entity: str) -> int:
+    """A stable per-entity seed (crc32 of the entity name mixed with the base seed)."""
+    return (zlib.crc32(entity.encode()) + 1_000_003 * seed) % (2**31)
+
+
+# ---------------------------------------------------------------- baselines
+
+
+class RandomDetector:
+    """Uniform random scores from a seeded generator: the floor every metric is read against."""
+
+    name = "random"
+
+    def __init__(self, seed: int = 0) -> None:
+        self._rng = np.random.default_rng(seed)
+
+    def fit(self, train: np.ndarray, *, val: np.ndarray | None = None) -> None:
+        _check_matrix(train)
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        return self._rng.random(len(_check_matrix(x)))
+
+
+class PCADetector:
+    """Mean squared reconstruction error from the components explaining ``variance`` of the data."""
+
+    name = "pca"
+
+    def __init__(self, variance: float = 0.95) -> None:
+        from sklearn.decomposition import PCA
+
+        self._pca = PCA(n_components=variance, svd_solver="full")
+
+    def fit(self, train: np.ndarray, *, val: np.ndarray | None = None) -> None:
+        self._pca.fit(_check_matrix(train))
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        x = _check_matrix(x)
+        recon = self._pca.inverse_transform(self._pca.transform(x))
+        return np.asarray(np.mean((x - recon) ** 2, axis=1), dtype=np.float64)
+
+
+class IForestDetector:
+    """scikit-learn IsolationForest; the score is the negated ``score_samples``."""
+
+    name = "iforest"
+
+    def __init__(self, n_trees: int = 100, seed: int = 0) -> None:
+        from sklearn.ensemble import IsolationForest
+
+        self._forest = IsolationForest(n_estimators=n_trees, random_state=seed)
+
+    def fit(self, train: np.ndarray, *, val: np.ndarray | None = None) -> None:
+        self._forest.fit(_check_matrix(train))
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        return -np.asarray(self._forest.score_samples(_check_matrix(x)), dtype=np.float64)
+
+
+class WindowAEDetector:
+    """MLP autoencoder on flattened stride-1 windows (w*C -> 128 -> 32 -> 128 -> w*C, ReLU).
+
+    Adam 1e-3, batch 256, ``steps`` updates; a step's score is its squared error (mean over
+    channels) averaged over every window that covers it.
+    """
+
+    name = "ae"
+
+    def __init__(self, *, window: int = 16, steps: int = 500, batch: int = 256, seed: int = 0):
+        self.window, self.steps, self.batch, self.seed = window, steps, batch, seed
+        self._net: torch.nn.Module | None = None
+
+    def _build(self, width: int) -> torch.nn.Module:
+        torch.manual_seed(self.seed)
+        return torch.nn.Sequential(
+            torch.nn.Linear(width, 128), torch.nn.ReLU(),
+            torch.nn.Linear(128, 32), torch.nn.ReLU(),
+            torch.nn.Linear(32, 128), torch.nn.ReLU(),
+            torch.nn.Linear(128, width),
+        )  # fmt: skip
+
+    def fit(self, train: np.ndarray, *, val: np.ndarray | None = None) -> None:
+        windows = sliding_windows(_check_matrix(train, self.window), self.window, 1)  # (n, w, C)
+        flat = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)).flatten(1)
+        net = self._build(flat.shape[1])
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        gen = torch.Generator().manual_seed(self.seed)
+        net.train()
+        for _ in range(self.steps):
+            idx = torch.randint(0, flat.shape[0], (min(self.batch, flat.shape[0]),), generator=gen)
+            batch = flat[idx]  # (b, w*C)
+            loss = torch.mean((net(batch) - batch) ** 2)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        self._net = net.eval()
+
+    @torch.no_grad()
+    def score(self, x: np.ndarray) -> np.ndarray:
+        if self._net is None:
+            raise RuntimeError("fit() before score()")
+        x = _check_matrix(x, self.window)
+        starts = window_starts(len(x), self.window, 1)
+        windows = sliding_windows(x, self.window, 1)  # (n, w, C)
+        errors = np.empty((len(windows), self.window), dtype=np.float64)
+        for lo in range(0, len(windows), 4096):
+            chunk = torch.from_numpy(np.ascontiguousarray(windows[lo : lo + 4096], np.float32))
+            recon = self._net(chunk.flatten(1)).view_as(chunk)  # (b, w, C)
+            errors[lo : lo + len(chunk)] = ((recon - chunk) ** 2).mean(dim=-1).numpy()
+        return fold_window_scores(errors, starts, len(x))
+
+
+def _check_matrix(x: np.ndarray, min_steps: int = 1) -> np.ndarray:
+    arr = np.asarray(x, dtype=np.float32)
+    if arr.ndim != 2:
+        raise DataError(f"expected a (steps, channels) array, got shape {arr.shape}")
+    if len(arr) < min_steps:
+        raise DataError(f"{len(arr)} steps are fewer than the {min_steps} this detector needs")
+    if not np.isfinite(arr).all():
+        raise DataError("input holds NaN or infinite values")
+    return arr
+
+
+# ---------------------------------------------------------------- AMAD and its variants
+
+#: Profile overrides (dotted keys) applied before any variant's overrides.
+PROFILES: dict[str, dict[str, Any]] = {
+    "cpu": {
+        "model.d_model": 64, "model.n_heads": 4, "model.n_layers": 2, "model.d_ff": 128,
+        "model.max_len": 128, "model.proj_dim": 32,
+        "windows.length": 100, "windows.train_stride": 1, "windows.score_stride": 50,
+        "train.epochs": 3, "train.batch_size": 32, "train.lr": 5e-4, "train.patience": 2,
+        "train.max_windows_per_epoch": 1024, "train.device": "cpu",
+        "score.batch_size": 128,
+    },
+    "gpu": {
+        "model.d_model": 512, "model.n_heads": 8, "model.n_layers": 3, "model.d_ff": 512,
+        "windows.length": 100, "windows.train_stride": 1, "windows.score_stride": 50,
+        "train.epochs": 3, "train.batch_size": 128, "train.lr": 1e-4, "train.device": "auto",
+        "score.batch_size": 512,
+    },
+}  # fmt: skip
+
+#: AMAD default, one variant per ablation switch, and the Anomaly Transformer reproduction.
+AMAD_VARIANTS: dict[str, dict[str, Any]] = {
+    "amad": {},
+    "amad-mask-gaussian": {"model.mask": "gaussian"},
+    "amad-mask-multiscale": {"model.mask": "multiscale_gaussian"},
+    "amad-mask-free": {"model.mask": "free"},
+    "amad-no-mixup": {"model.mixup": False},
+    "amad-no-maxmin": {"train.maxmin": False},
+    "amad-no-contrastive": {"train.contrastive": False},
+    "amad-score-reconstruction": {"score.kind": "reconstruction"},
+    "at": {
+        "model.mask": "gaussian", "model.mixup": False, "train.contrastive": False,
+        "score.kind": "association", "score.orientation": "paper",
+        "windows.score_stride": 100,
+    },
+}  # fmt: skip
+
+
+def amad_config(
+    variant: str, profile: str, overrides: Mapping[str, Any] | None = None
+) -> AmadConfig:
+    """The resolved config of an AMAD variant: defaults < profile < variant < user overrides."""
+    if variant not in AMAD_VARIANTS:
+        raise ConfigError(f"unknown AMAD variant {variant!r}; known: {', '.join(AMAD_VARIANTS)}")
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+    merged = {**PROFILES[profile], **AMAD_VARIANTS[variant], **dict(overrides or {})}
+    return build_config({}, merged)
+
+
+class AMADDetector:
+    """AMAD (or a variant) trained with ``amad.train.fit`` and scored with ``score_series``.
+
+    ``val`` (held-out training-period data) drives early stopping and, when
+    ``score.orientation`` is ``auto``, the orientation check; without it the last 20 % of
+    ``train`` is held out for both.
+    """
+
+    def __init__(self, name: str, cfg: AmadConfig, *, progress: bool = False) -> None:
+        self.name, self.cfg, self.progress = name, cfg, progress
+        self._model: torch.nn.Module | None = None
+        self._sign: float | None = None
+        self.info: dict[str, Any] = {}
+
+    def fit(self, train: np.ndarray, *, val: np.ndarray | None = None) -> None:
+        from amad import scoring
+        from amad import train as trainer
+
+        w = self.cfg.windows
+        train = _check_matrix(train, w.length)
+        if val is None or len(val) < w.length:
+            train, val = split_train_val(train, w.val_fraction)
+        val = _check_matrix(val, w.length)
+        result = trainer.fit(
+            self.cfg.model, self.cfg.train,
+            sliding_windows(train, w.length, w.train_stride),
+            sliding_windows(val, w.length, w.train_stride),
+            checkpoint_dir=None, progress=self.progress,
+        )  # fmt: skip
+        self._model = result.model
+        orientation: str = self.cfg.score.orientation
+        if orientation == "auto":
+            check = scoring.check_orientation(
+                result.model, val, w, batch_size=self.cfg.score.batch_size, seed=self.cfg.train.seed
+            )
+            orientation = check.orientation
+        self._sign = scoring.ORIENTATION_SIGN[orientation]
+        self.info = {
+            "best_epoch": result.best_epoch,
+            "epochs_run": len(result.history),
+            "device": result.device,
+            "orientation": orientation,
+            "history": result.history,
+        }
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        from amad import scoring
+
+        if self._model is None:
+            raise RuntimeError("fit() before score()")
+        x = _check_matrix(x, self.cfg.windows.length)
+        steps = scoring.score_series(
+            self._model, x, self.cfg.score, self.cfg.windows, sign=self._sign
+        )
+        return np.asarray(steps.of(self.cfg.score.kind), dtype=np.float64)
+
+
+# ---------------------------------------------------------------- factory and protocol
+
+BASELINES: dict[str, Callable[[int], Detector]] = {
+    "random": lambda seed: RandomDetector(seed),
+    "pca": lambda seed: PCADetector(),
+    "iforest": lambda seed: IForestDetector(seed=seed),
+    "ae": lambda seed: WindowAEDetector(seed=seed),
+}
+
+
+def known_detectors() -> list[str]:
+    """Every name ``make_detector`` accepts."""
+    return [*BASELINES, *AMAD_VARIANTS]
+
+
+def make_detector(
+    name: str,
+    *,
+    seed: int = 0,
+    profile: str = "cpu",
+    overrides: Mapping[str, Any] | None = None,
+    progress: bool = False,
+) -> Detector:
+    """A fresh detector by name; AMAD variants get ``train.seed = seed``."""
+    if name in BASELINES:
+        return BASELINES[name](seed)
+    if name in AMAD_VARIANTS:
+        cfg = amad_config(name, profile, {"train.seed": seed, **dict(overrides or {})})
+        return AMADDetector(name, cfg, progress=progress)
+    raise ConfigError(f"unknown detector {name!r}; known: {', '.join(known_detectors())}")
+
+
+def detector_config(det: Detector) -> dict[str, Any]:
+    """A JSON-safe description of a detector's settings (the full config for AMAD)."""
+    if isinstance(det, AMADDetector):
+        return config_to_dict(det.cfg)
+    return {k: v for k, v in vars(det).items() if isinstance(v, int | float | str | bool)}
+
+
+@dataclass(frozen=True)
+class FittedScores:
+    """Scores a detector produced under the shared protocol, and its honest threshold."""
+
+    val_scores: np.ndarray  # (T_val,) held-out part of the training period
+    threshold: float  # (100 - anomaly_ratio) percentile of val_scores
+
+
+def fit_with_threshold(
+    det: Detector, fit_part: np.ndarray, val_part: np.ndarray, *, anomaly_ratio: float
+) -> FittedScores:
+    """Fit on the fitting part; threshold = percentile of the held-out part's scores."""
+    det.fit(fit_part, val=val_part)
+    val_scores = np.asarray(det.score(val_part), dtype=np.float64)
+    if val_scores.shape != (len(val_part),) or not np.isfinite(val_scores).all():
+        raise DataError(f"{det.name}: validation scores are not one finite value per step")
+    return FittedScores(val_scores, float(np.percentile(val_scores, 100.0 - anomaly_ratio)))
