@@ -189,18 +189,18 @@ class ContractConfig(_Section):
 
 
 class PromoteConfig(_Section):
-    """Champion/challenger policy."""
+    """Champion/challenger policy (the rules are written out in ``amad.selection``)."""
 
-    primary_metric: str = "vus_pr"
-    margin: float = Field(0.0, ge=0.0)  # challenger must beat champion by this much
+    primary_metric: str = "vus_pr"  # with labels; higher is better
+    margin: float = Field(0.0, ge=0.0)  # challenger must beat champion by more than this
     max_alert_rate: float = Field(0.2, gt=0.0, le=1.0)  # guardrail on recent normal data
     require_beats_pca: bool = True
 
 
 class PublishConfig(_Section):
-    """Where versioned artifacts are published."""
+    """Where versioned artifacts are published (S3 endpoint and keys come from the environment)."""
 
-    model_name: str = "amad"
+    model_name: str = Field("amad", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
     bucket: str = "amad-models"
     prefix: str = ""
     store: Literal["local", "s3"] = "local"
@@ -229,6 +229,10 @@ def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
             raise ConfigError(f"override {key!r}: {part!r} is not a section")
         node = child
     node[parts[-1]] = value
+    # label-free criterion: relative reduction of validation reconstruction error required,
+    # and the largest score-distribution shift (population stability index) tolerated
+    label_free_margin: float = Field(0.0, ge=0.0, lt=1.0)
+    max_score_psi: float = Field(0.25, gt=0.0)
 
 
 def parse_override(text: str) -> tuple[str, Any]:

@@ -10,6 +10,10 @@ import pytest
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
+# Reusable S3 fixtures (s3_server, s3_env, s3_bucket, s3_store, private_s3_server,
+# moto_endpoint, moto_store): see tests/s3server.py.
+pytest_plugins = ("tests.s3server",)
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now."""
