@@ -246,7 +246,7 @@ class AMADDetector:
         result = trainer.fit(
             self.cfg.model, self.cfg.train,
             sliding_windows(train, w.length, w.train_stride),
-            sliding_windows(val, w.length, w.train_stride),
+            self._val_windows(val),
             checkpoint_dir=None, progress=self.progress,
         )  # fmt: skip
         self._model = result.model
@@ -264,6 +264,15 @@ class AMADDetector:
             "orientation": orientation,
             "history": result.history,
         }
+
+    def _val_windows(self, val: np.ndarray) -> np.ndarray:
+        """Early-stopping windows, capped at ``max_windows_per_epoch`` (a fixed seeded subset)."""
+        w, cap = self.cfg.windows, self.cfg.train.max_windows_per_epoch
+        windows = sliding_windows(val, w.length, w.train_stride)  # (n, w, C)
+        if cap is None or len(windows) <= cap:
+            return windows
+        rng = np.random.default_rng(self.cfg.train.seed + 1)
+        return windows[np.sort(rng.choice(len(windows), cap, replace=False))]
 
     def score(self, x: np.ndarray) -> np.ndarray:
         from amad import scoring
