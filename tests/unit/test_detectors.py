@@ -50,7 +50,7 @@ def test_pca_and_ae_beat_random(data) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_iforest_scores_outliers_higher(data) -> None:  # type: ignore[no-untyped-def]
-    fit, val, test, _ = data
+    fit, _val, test, _ = data
     det = D.IForestDetector(n_trees=50, seed=0)
     det.fit(fit)
     far = np.full((5, 4), 10.0, dtype=np.float32)
