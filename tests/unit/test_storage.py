@@ -184,7 +184,9 @@ def test_store_from_uri(tmp_path: Path) -> None:
 def test_s3_prefix_is_transparent(moto_endpoint: str) -> None:
     base = S3Store("pfx-bucket", endpoint_url=moto_endpoint, access_key="a", secret_key="b")
     base.ensure_bucket()
-    sub = S3Store("pfx-bucket", prefix="team/x", endpoint_url=moto_endpoint, access_key="a", secret_key="b")
+    sub = S3Store(
+        "pfx-bucket", prefix="team/x", endpoint_url=moto_endpoint, access_key="a", secret_key="b"
+    )
     sub.put_bytes("k.json", b"{}")
     assert sub.list() == ["k.json"]
     assert base.list("team/") == ["team/x/k.json"]
