@@ -240,9 +240,9 @@ class AMADDetector:
 
         w = self.cfg.windows
         train = _check_matrix(train, w.length)
-        if val is None or len(val) < w.length:
+        if val is None:
             train, val = split_train_val(train, w.val_fraction)
-        val = _check_matrix(val, w.length)
+        val = _pad_to_window(_check_matrix(val), w.length)
         result = trainer.fit(
             self.cfg.model, self.cfg.train,
             sliding_windows(train, w.length, w.train_stride),
@@ -279,11 +279,24 @@ class AMADDetector:
 
         if self._model is None:
             raise RuntimeError("fit() before score()")
-        x = _check_matrix(x, self.cfg.windows.length)
+        x = _check_matrix(x)
+        padded = _pad_to_window(x, self.cfg.windows.length)
         steps = scoring.score_series(
-            self._model, x, self.cfg.score, self.cfg.windows, sign=self._sign
+            self._model, padded, self.cfg.score, self.cfg.windows, sign=self._sign
         )
-        return np.asarray(steps.of(self.cfg.score.kind), dtype=np.float64)
+        return np.asarray(steps.of(self.cfg.score.kind)[: len(x)], dtype=np.float64)
+
+
+def _pad_to_window(x: np.ndarray, length: int) -> np.ndarray:
+    """A series shorter than one window, mirrored at its end up to ``length`` steps: (>= length, C).
+
+    Short held-out parts happen on small entities (MSL T-9 keeps 88 validation steps); only the
+    padded steps' own window sees the mirror, and their scores are dropped again.
+    """
+    if len(x) >= length:
+        return x
+    log.warning("padding a %d-step series to one %d-step window (mirrored)", len(x), length)
+    return np.pad(x, ((0, length - len(x)), (0, 0)), mode="symmetric")
 
 
 # ---------------------------------------------------------------- factory and protocol
