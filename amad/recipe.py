@@ -1,0 +1,151 @@
+"""The end-to-end training recipe shared by ``amad train``, DVC stages and Prefect tasks.
+
+``train_bundle(cfg, out)``: load the series named by ``cfg.data``; split its training period in
+time and scale with the earlier part only (``amad.windows``); ``fit`` on the training windows,
+early-stopping on the validation windows; resolve ``score.orientation=auto`` by injecting spikes
+into the validation series; fit the threshold on validation-period scores; optionally evaluate on
+the labelled test split (reported in ``metrics.json``, never used to fit anything); write a
+verified bundle. Test data reaches only the evaluation step, and the legacy threshold, which
+pools test scores by definition and says so in its name.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from amad.artifacts import save_bundle
+from amad.config import AmadConfig, build_config, config_to_dict
+from amad.datasets import load_series
+from amad.errors import ArtifactError
+from amad.scoring import Threshold, check_orientation, fit_threshold, score_series
+from amad.train import TrainResult, fit
+from amad.windows import PreparedData, build_windows
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    """What ``train_bundle`` produced (the bundle itself is on disk at ``path``)."""
+
+    path: Path
+    config: AmadConfig  # resolved: orientation fixed
+    threshold: float
+    method: str
+    epochs: int
+    best_epoch: int
+    seconds: float
+    metrics: dict[str, Any]
+
+
+def resolve_orientation(
+    cfg: AmadConfig, result: TrainResult, prepared: PreparedData
+) -> tuple[AmadConfig, dict[str, float]]:
+    """Replace ``score.orientation=auto`` with the sign chosen on validation data."""
+    if cfg.score.orientation != "auto":
+        return cfg, {}
+    check = check_orientation(
+        result.model,
+        prepared.val_scaled,
+        cfg.windows,
+        batch_size=cfg.score.batch_size,
+        seed=cfg.train.seed,
+    )
+    resolved = build_config(config_to_dict(cfg), {"score.orientation": check.orientation})
+    return resolved, {"orientation_auc_paper": check.auc_paper}
+
+
+def _evaluate_test(
+    cfg: AmadConfig,
+    result: TrainResult,
+    prepared: PreparedData,
+    threshold: Threshold,
+    *,
+    progress: bool,
+) -> dict[str, float]:
+    from amad.metrics import evaluate
+
+    scores = score_series(
+        result.model, prepared.test_scaled, cfg.score, cfg.windows, progress=progress
+    ).of(cfg.score.kind)
+    out = {"test_alert_rate": float((scores > threshold.value).mean())}
+    if prepared.labels is not None and 0 < prepared.labels.sum() < len(prepared.labels):
+        out.update(
+            {
+                f"test_{k}": float(v)
+                for k, v in evaluate(scores, prepared.labels, threshold.value).items()
+            }
+        )
+    return out
+
+
+def train_bundle(
+    cfg: AmadConfig,
+    out: str | Path,
+    *,
+    checkpoint_dir: Path | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+    evaluate: bool = False,
+) -> TrainOutcome:
+    """Train on ``cfg.data`` and write a bundle to ``out``; see the module docstring."""
+    started = time.perf_counter()
+    if Path(out).exists() and not overwrite:  # fail before training, not after
+        raise ArtifactError(f"bundle directory already exists: {out} (pass overwrite)")
+    series = load_series(cfg.data)
+    prepared = build_windows(series, cfg.windows)
+    result = fit(
+        cfg.model,
+        cfg.train,
+        prepared.train_windows,
+        prepared.val_windows,
+        checkpoint_dir=checkpoint_dir,
+        progress=progress,
+    )
+    cfg, metrics = resolve_orientation(cfg, result, prepared)
+    val = score_series(result.model, prepared.val_scaled, cfg.score, cfg.windows).of(cfg.score.kind)
+    test_scores = None
+    if cfg.score.threshold == "legacy_train_test_percentile":
+        test_scores = score_series(result.model, prepared.test_scaled, cfg.score, cfg.windows).of(
+            cfg.score.kind
+        )
+    threshold = fit_threshold(val, cfg.score, test_scores=test_scores)
+    best = result.history[result.best_epoch] if result.best_epoch >= 0 else {}
+    metrics.update(
+        {
+            "val_rec": float(best.get("val_rec", np.nan)),
+            "val_alert_rate": float((val > threshold.value).mean()),
+            "train_windows_per_s": float(np.mean([h["windows_per_s"] for h in result.history])),
+            "train_seconds": float(sum(h["seconds"] for h in result.history)),
+        }
+    )
+    if evaluate:
+        metrics.update(_evaluate_test(cfg, result, prepared, threshold, progress=progress))
+    path = save_bundle(
+        out,
+        model=result.model,
+        config=cfg,
+        scaler=prepared.scaler,
+        threshold=threshold,
+        history=result.history,
+        data_fingerprint=prepared.data_fingerprint,
+        extra_metrics=metrics,
+        n_channels=prepared.n_channels,
+        overwrite=overwrite,
+    )
+    return TrainOutcome(
+        path=path,
+        config=cfg,
+        threshold=threshold.value,
+        method=threshold.method,
+        epochs=len(result.history),
+        best_epoch=result.best_epoch,
+        seconds=time.perf_counter() - started,
+        metrics=metrics,
+    )
