@@ -50,6 +50,8 @@ CHECKPOINT = "checkpoint.pt"
 # fields that may change between a crash and its resume without invalidating the checkpoint
 _RESUMABLE_CHANGES = ("epochs", "device", "compile", "patience")
 
+_VAL_STREAM = 2**31 - 1  # seed-sequence word for the validation subset (epochs use 0, 1, ...)
+
 StepHook = Callable[[int, int], None]  # (epoch, global_step) after every optimiser step
 
 
@@ -281,7 +283,9 @@ def _val_subset(val: np.ndarray, cfg: TrainConfig) -> np.ndarray:
     cap = cfg.max_windows_per_epoch
     if not cap or val.shape[0] <= cap:
         return val
-    idx = np.sort(np.random.default_rng([cfg.seed, -1]).choice(val.shape[0], cap, replace=False))
+    idx = np.sort(
+        np.random.default_rng([cfg.seed, _VAL_STREAM]).choice(val.shape[0], cap, replace=False)
+    )
     return val[idx]
 
 
