@@ -323,7 +323,7 @@ class Registry:
                 data, _ = self.store.get_bytes(self._vkey(version, f"files/{rel}"))
                 if sha256_bytes(data) != digest:
                     raise ArtifactError(
-                        f"{self.model_name} {version}: {rel!r} does not match its sha256"
+                        f"{self.model_name} {version}: {rel!r} does not match its sha256 (tampered?)"
                     )
                 target = tmp / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
