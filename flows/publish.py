@@ -1,0 +1,61 @@
+"""``publish``: move the champion pointer to a version the decision approved.
+
+The registry verifies every file of the version before the pointer moves, and moves it with a
+conditional write against the champion the decision was made against: if another run promoted
+meanwhile, this one fails with ``ConflictError`` (never retried: a lost race is not transient).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, task
+from prefect.runtime import flow_run
+
+from amad.errors import ConflictError
+from amad.registry import Registry
+from amad.storage import store_from_config
+from flows.runtime import STORAGE_RETRIES, load_run_config, route_library_logs
+
+
+@task(name="promote-version", **STORAGE_RETRIES)
+def promote_version(
+    version: str,
+    decision: dict[str, Any],
+    run_id: str,
+    config_path: str | None,
+    overrides: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Verify ``version`` and make it the champion; returns the new pointer as a dict."""
+    cfg = load_run_config(config_path, overrides)
+    registry = Registry(store_from_config(cfg.publish), cfg.publish.model_name)
+    current = registry.champion()
+    expected_version = decision.get("champion_version")
+    if (current.version if current else None) != expected_version:
+        raise ConflictError(
+            f"champion moved from {expected_version} to {current.version if current else None} "
+            "since the decision was made"
+        )
+    pointer = registry.promote(
+        version,
+        run_id=run_id,
+        reason=str(decision.get("reason", "")),
+        expected=current,
+        decision=decision,
+    )
+    return pointer.to_dict()
+
+
+@flow(name="publish")
+def publish(
+    version: str,
+    decision: dict[str, Any],
+    config_path: str | None = "params.yaml",
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """Promote ``version`` when ``decision["promote"]``; returns the champion pointer or None."""
+    route_library_logs()
+    if not decision.get("promote"):
+        return None
+    run_id = str(flow_run.get_id() or "local")
+    return promote_version(version, decision, run_id, config_path, overrides)

@@ -1,0 +1,73 @@
+"""``retrain``: train a challenger on one data version and register it as an immutable version.
+
+Runs as its own deployment on the ``gpu`` pool when deployed (the parent starts it with
+``run_deployment``) and as an in-process subflow locally; the library picks the device (CUDA when
+present). One slot per model (``runtime.model_lock``) keeps two retrains of a model apart. The
+new version is written to the registry but not promoted: promotion is ``publish``'s job after
+champion/challenger.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.runtime import flow_run
+
+from amad import stages
+from amad.registry import Registry
+from amad.storage import store_from_config
+from flows.rebuild_windows import rebuild_windows
+from flows.runtime import STORAGE_RETRIES, load_run_config, model_lock, route_library_logs
+
+
+@task(name="train-bundle", tags=["train"])
+def train_bundle(
+    windows_uri: str, work_dir: str, config_path: str | None, overrides: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Fit AMAD on a window set; returns the local bundle path and its training metrics."""
+    cfg = load_run_config(config_path, overrides)
+    outcome = stages.train(cfg, windows_uri, Path(work_dir) / "bundle")
+    return {"bundle_dir": str(outcome.path), "metrics": dict(outcome.metrics)}
+
+
+@task(name="register-version", **STORAGE_RETRIES)
+def register_version(
+    bundle_dir: str,
+    metrics: dict[str, Any],
+    data_version: str,
+    run_id: str,
+    config_path: str | None,
+    overrides: dict[str, Any] | None,
+) -> str:
+    """Upload the bundle as an immutable, verified registry version (not promoted)."""
+    cfg = load_run_config(config_path, overrides)
+    registry = Registry(store_from_config(cfg.publish), cfg.publish.model_name)
+    return registry.publish_version(
+        Path(bundle_dir), run_id=run_id, metrics=metrics, data_version=data_version
+    )
+
+
+@flow(name="retrain", log_prints=False)
+def retrain(
+    data_version: str,
+    windows_uri: str | None = None,
+    work_dir: str = "runs/retrain",
+    config_path: str | None = "params.yaml",
+    overrides: dict[str, Any] | None = None,
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    """Train and register a challenger; returns ``{"version", "metrics", "run_id"}``."""
+    route_library_logs()
+    cfg = load_run_config(config_path, overrides)
+    run_id = run_id or str(flow_run.get_id() or "local")
+    run_dir = str(Path(work_dir) / run_id)
+    if windows_uri is None:  # deployed on its own pool: build (or reuse) the windows here
+        windows_uri = rebuild_windows(data_version, config_path, overrides)
+    with model_lock(cfg.publish.model_name):
+        trained = train_bundle(windows_uri, run_dir, config_path, overrides)
+        version = register_version(
+            trained["bundle_dir"], trained["metrics"], data_version, run_id, config_path, overrides
+        )
+    return {"version": version, "metrics": trained["metrics"], "run_id": run_id}
