@@ -170,7 +170,11 @@ class ColumnSpec(_Section):
 
 
 class ContractConfig(_Section):
-    """The telemetry contract every incoming batch is validated against."""
+    """The telemetry contract every incoming batch is validated against, and where batches go.
+
+    Severities: a failed ``error`` check rejects the batch; a failed ``warning`` is recorded.
+    Paths are relative to the working directory (the repository root for ``dvc repro``).
+    """
 
     timestamp_column: str = "timestamp"
     entity_column: str = "entity"
@@ -186,6 +190,37 @@ class ContractConfig(_Section):
     drift_mean_tolerance: float = Field(4.0, gt=0.0)  # in reference standard deviations
     drift_std_ratio_tolerance: float = Field(4.0, gt=1.0)
     drift_severity: Literal["warning", "error"] = "warning"
+    column_order: Literal["any", "strict"] = "any"  # strict: columns in the contract's order
+    cadence_jitter_s: float = Field(0.0, ge=0.0)  # allowed distance from the cadence grid
+    max_rows: int | None = Field(None, ge=1)
+    flat_severity: Literal["warning", "error"] = "error"  # a metric constant over the batch
+    data_dir: str = "data"  # the versioned dataset (tracked by data.dvc)
+    quarantine_dir: str = "quarantine"  # rejected batches, unchanged, with their reports
+    reports_dir: str = "runs/validation"  # per-batch JSON reports and Data Docs HTML
+    eval_fraction: float = Field(0.3, gt=0.0, lt=0.9)  # last part of each entity: evaluation
+    dvc_remote: str | None = None  # DVC remote to push to; None: the repository's default
+
+    @model_validator(mode="after")
+    def _check_contract(self) -> ContractConfig:
+        names = [c.name for c in self.columns]
+        reserved = {self.timestamp_column, self.entity_column, self.label_column}
+        if not names:
+            raise ValueError("columns must name at least one metric")
+        if len(set(names)) != len(names):
+            raise ValueError("column names must be unique")
+        clash = sorted(str(n) for n in reserved & set(names))
+        if clash:
+            raise ValueError(f"metric columns may not reuse {clash}")
+        if any(n.startswith("__amad_") for n in names):
+            raise ValueError("column names starting with '__amad_' are reserved")
+        if self.max_gap_s < self.cadence_s:
+            raise ValueError("max_gap_s must be >= cadence_s")
+        if self.max_rows is not None and self.max_rows < self.min_rows:
+            raise ValueError("max_rows must be >= min_rows")
+        for col in self.columns:
+            if col.min is not None and col.max is not None and col.min > col.max:
+                raise ValueError(f"column {col.name}: min > max")
+        return self
 
 
 class PromoteConfig(_Section):
