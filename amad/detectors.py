@@ -179,7 +179,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "model.max_len": 128, "model.proj_dim": 32,
         "windows.length": 100, "windows.train_stride": 1, "windows.score_stride": 50,
         "train.epochs": 3, "train.batch_size": 32, "train.lr": 5e-4, "train.patience": 2,
-        "train.max_windows_per_epoch": 1024, "train.device": "cpu",
+        "train.max_windows_per_epoch": 512, "train.device": "cpu",
         "score.batch_size": 128,
     },
     "gpu": {
