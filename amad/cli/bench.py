@@ -13,11 +13,19 @@ import click
 
 from amad.bench import DATASETS, BenchSpec, run_bench
 from amad.config import parse_override
-from amad.detectors import PROFILES, known_detectors
+from amad.detectors import AMAD_VARIANTS, BASELINES, PROFILES, known_detectors
+
+ALIASES = {"baselines": tuple(BASELINES), "ablations": tuple(AMAD_VARIANTS)}
 
 
 def _csv(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _detectors(text: str) -> tuple[str, ...]:
+    """Comma list with aliases expanded (``baselines``, ``ablations``), duplicates dropped."""
+    names = [n for part in _csv(text) for n in ALIASES.get(part, (part,))]
+    return tuple(dict.fromkeys(names))
 
 
 @click.command("bench")
@@ -76,7 +84,7 @@ def bench(
     spec = BenchSpec(
         dataset=dataset,
         out=Path(out),
-        detectors=_csv(detectors),
+        detectors=_detectors(detectors),
         root=root,
         entities=None if entities.strip() == "all" else _csv(entities),
         profile=profile,

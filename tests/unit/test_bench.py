@@ -139,3 +139,12 @@ def test_one_real_smd_machine(datasets_root: Path, tmp_path: Path) -> None:
     assert row["pca"]["metrics"]["vus_pr"] > row["random"]["metrics"]["vus_pr"]
     assert abs(row["random"]["metrics"]["auc_roc"] - 0.5) < 0.05
     assert doc["anomaly_ratio_percent"] == 0.5
+
+
+def test_detector_aliases_expand_once() -> None:
+    from amad.cli.bench import _detectors
+
+    names = _detectors("pca, baselines,at")
+    assert names[:4] == ("pca", "random", "iforest", "ae") and names[-1] == "at"
+    assert len(names) == len(set(names)) == 5
+    assert "amad-no-maxmin" in _detectors("ablations")
