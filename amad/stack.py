@@ -98,6 +98,8 @@ def _stop_service(name: str, service: dict[str, Any], timeout: float = 20.0) -> 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and is_ours(service):
             time.sleep(0.1)
+        for child in _DETACHED:  # reap it when this process started it (no zombie)
+            child.poll()
         if not is_ours(service):
             log.info("stopped %s (pid %d)", name, pid)
             return True
@@ -136,9 +138,10 @@ def _start_s3(root: Path, creds: Credentials, s3_port: int | None) -> dict[str, 
     except Exception:
         server.stop()
         raise
+    pid = int(server.pid or 0)
     return {
-        "pid": server.pid,
-        "cmdline": server.command(),
+        "pid": pid,
+        "cmdline": _cmdline(pid) or server.command(),
         "ports": server.ports,
         "endpoint": server.endpoint_url,
         "buckets": list(BUCKETS),
@@ -189,6 +192,7 @@ def _start_prefect(root: Path, port: int | None, timeout: float = 120.0) -> dict
     except (StackError, subprocess.SubprocessError) as exc:
         _stop_service("prefect", {**service, "cmdline": _cmdline(proc.pid) or cmd})
         raise StackError(f"Prefect server failed: {exc}") from exc
+    service["cmdline"] = _cmdline(proc.pid) or cmd  # as the OS shows it (script shebangs)
     service["ready_s"] = round(waited, 2)
     service["work_pools"] = list(WORK_POOLS)
     return service

@@ -1,0 +1,195 @@
+"""``amad registry list|show|publish|promote|rollback|fetch``: the model registry by hand.
+
+The store is ``--store URI`` (``s3://bucket/prefix`` or a folder), else ``$AMAD_STORE``, else
+the ``publish`` section of ``--config`` (defaults when omitted); the model name is ``--model``,
+else ``publish.model_name``. S3 endpoint and keys come from the environment
+(``source .stack/env`` for the local stack). ``promote`` and ``rollback`` move the champion
+pointer with a conditional write, so a concurrent change makes them fail with exit code 8.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import click
+
+from amad.config import load_config
+from amad.registry import Registry, VersionInfo, list_models
+from amad.storage import store_from_config, store_from_uri
+
+STORE_ENV = "AMAD_STORE"
+
+
+def _registry(store_uri: str | None, model: str | None, config: str | None) -> Registry:
+    cfg = load_config(config).publish
+    uri = store_uri or os.environ.get(STORE_ENV)
+    store = store_from_uri(uri) if uri else store_from_config(cfg)
+    return Registry(store, model or cfg.model_name)
+
+
+def _common(fn: Any) -> Any:
+    fn = click.option("--config", type=click.Path(dir_okay=False), help="params.yaml")(fn)
+    fn = click.option("--model", help="Model name (default: publish.model_name).")(fn)
+    fn = click.option("--store", "store_uri", help=f"Store URI (default: ${STORE_ENV}).")(fn)
+    return fn
+
+
+def _run_id(run_id: str | None) -> str:
+    return run_id or f"cli-{uuid.uuid4().hex[:8]}"
+
+
+def _row(info: VersionInfo, champion: str | None) -> str:
+    metrics = ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in sorted(info.metrics.items())[:4]
+    )
+    mark = "*" if info.version == champion else " "
+    return (
+        f"{mark} {info.version}  {info.created_at}  run={info.run_id}  "
+        f"data={info.data_version or '-'}  {metrics}"
+    )
+
+
+@click.group("registry")
+def registry_group() -> None:
+    """Model versions, the champion pointer and its history."""
+
+
+@registry_group.command("list")
+@_common
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_cmd(store_uri: str | None, model: str | None, config: str | None, as_json: bool) -> None:
+    """Complete versions of a model (champion marked with *)."""
+    reg = _registry(store_uri, model, config)
+    champ = reg.champion()
+    infos = reg.list_versions()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "model": reg.model_name,
+                    "champion": champ.to_dict() if champ else None,
+                    "versions": [i.to_dict() for i in infos],
+                },
+                indent=2,
+            )
+        )
+        return
+    others = [m for m in list_models(reg.store) if m != reg.model_name]
+    click.echo(f"model {reg.model_name} in {reg.store.uri}")
+    click.echo(
+        f"champion: {champ.version} (generation {champ.generation})" if champ else "champion: none"
+    )
+    for info in infos:
+        click.echo(_row(info, champ.version if champ else None))
+    if not infos:
+        click.echo("no versions")
+    if others:
+        click.echo(f"other models: {', '.join(others)}")
+
+
+@registry_group.command("show")
+@click.argument("version")
+@_common
+@click.option("--verify", is_flag=True, help="Read every file back and check its sha256.")
+def show_cmd(
+    version: str, store_uri: str | None, model: str | None, config: str | None, verify: bool
+) -> None:
+    """One version's record as JSON (and whether it is the champion)."""
+    reg = _registry(store_uri, model, config)
+    info = reg.verify(version) if verify else reg.show(version)
+    champ = reg.champion()
+    out = {**info.to_dict(), "is_champion": bool(champ and champ.version == version)}
+    if verify:
+        out["verified"] = True
+    click.echo(json.dumps(out, indent=2))
+
+
+@registry_group.command("publish")
+@click.argument("bundle", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_common
+@click.option("--run-id", help="Run id recorded with the version.")
+@click.option("--data-version", help="Data version the bundle was trained on.")
+@click.option("--metrics", "metrics_file", type=click.Path(exists=True, dir_okay=False))
+def publish_cmd(
+    bundle: Path,
+    store_uri: str | None,
+    model: str | None,
+    config: str | None,
+    run_id: str | None,
+    data_version: str | None,
+    metrics_file: str | None,
+) -> None:
+    """Upload a bundle as a new immutable version (idempotent); prints the version id."""
+    reg = _registry(store_uri, model, config)
+    metrics = json.loads(Path(metrics_file).read_text()) if metrics_file else None
+    version = reg.publish_version(
+        bundle, run_id=_run_id(run_id), metrics=metrics, data_version=data_version
+    )
+    click.echo(version)
+
+
+@registry_group.command("promote")
+@click.argument("version")
+@_common
+@click.option("--run-id", help="Run id recorded in the pointer and history.")
+@click.option("--reason", default="manual promotion", show_default=True)
+def promote_cmd(
+    version: str,
+    store_uri: str | None,
+    model: str | None,
+    config: str | None,
+    run_id: str | None,
+    reason: str,
+) -> None:
+    """Make VERSION the champion after verifying every file."""
+    ptr = _registry(store_uri, model, config).promote(
+        version, run_id=_run_id(run_id), reason=reason
+    )
+    click.echo(f"champion: {ptr.version} (generation {ptr.generation})")
+
+
+@registry_group.command("rollback")
+@_common
+@click.option("--to", "to_version", help="An earlier champion (default: the previous one).")
+@click.option("--run-id", help="Run id recorded in the pointer and history.")
+@click.option("--reason", default="manual rollback", show_default=True)
+def rollback_cmd(
+    store_uri: str | None,
+    model: str | None,
+    config: str | None,
+    to_version: str | None,
+    run_id: str | None,
+    reason: str,
+) -> None:
+    """Put the previous champion back."""
+    ptr = _registry(store_uri, model, config).rollback(
+        run_id=_run_id(run_id), reason=reason, to_version=to_version
+    )
+    click.echo(f"champion: {ptr.version} (generation {ptr.generation})")
+
+
+@registry_group.command("fetch")
+@click.argument("version")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@_common
+def fetch_cmd(
+    version: str, dest: Path, store_uri: str | None, model: str | None, config: str | None
+) -> None:
+    """Download VERSION's bundle into DEST, checking every sha256 ("champion" for the champion)."""
+    reg = _registry(store_uri, model, config)
+    if version == "champion":
+        champ = reg.champion()
+        if champ is None:
+            raise click.ClickException(f"{reg.model_name} has no champion")
+        version = champ.version
+    click.echo(str(reg.fetch(version, dest)))
+
+
+def register(group: click.Group) -> None:
+    """Attach ``amad registry ...`` to the top-level group."""
+    group.add_command(registry_group)
