@@ -16,9 +16,7 @@ from amad.config import AmadConfig
 from amad.registry import Registry
 from amad.storage import store_from_config
 from amad.synthetic import generate, to_frame
-from flows.pipeline import pipeline
 from flows.runtime import load_run_config
-from flows.score import score
 
 START = pd.Timestamp("2026-01-05T00:00:00Z")
 ENTITY = "unit-1"
@@ -83,6 +81,9 @@ def _num(value: Any) -> str:
 def run_loop(
     workspace: Path, *, config_path: str, overrides: dict[str, Any], progress: _Progress
 ) -> int:
+    from flows.pipeline import pipeline
+    from flows.score import score
+
     cfg = load_run_config(config_path, overrides)
     incoming = workspace / "incoming"
     n = cfg.data.synthetic.train_steps // 2

@@ -12,7 +12,6 @@ serving.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
@@ -21,7 +20,7 @@ from prefect.states import State
 
 from amad.errors import TrainingError
 from amad.registry import Registry
-from amad.storage import store_from_config, store_from_uri
+from amad.storage import store_from_config
 from flows.champion_challenger import champion_challenger
 from flows.publish import publish
 from flows.rebuild_windows import rebuild_windows
@@ -33,19 +32,6 @@ from flows.runtime import (
     route_library_logs,
 )
 from flows.validate_telemetry import validate_telemetry
-
-BATCH_SUFFIXES = (".csv", ".parquet", ".pq")
-
-
-@task(name="list-incoming", **STORAGE_RETRIES)
-def list_incoming(incoming: str) -> list[str]:
-    """Batch files under a local folder or an S3 prefix, in name order."""
-    if incoming.startswith("s3://"):
-        store = store_from_uri(incoming)
-        base = incoming.rstrip("/")
-        return [f"{base}/{k}" for k in sorted(store.list("")) if k.endswith(BATCH_SUFFIXES)]
-    folder = Path(incoming)
-    return [str(p) for p in sorted(folder.iterdir()) if p.suffix in BATCH_SUFFIXES]
 
 
 @task(name="champion-data-version", **STORAGE_RETRIES)
@@ -104,9 +90,7 @@ def pipeline(
 ) -> dict[str, Any] | State[Any]:
     """Ingest, retrain when the data changed, compare with the champion, promote the winner."""
     route_library_logs()
-    uris = list(batches or [])
-    if incoming:
-        uris += list_incoming(incoming)
+    uris = [*(batches or []), *([incoming] if incoming else [])]  # folders, s3:// prefixes too
     validated = validate_telemetry(uris, config_path, overrides)
     data_version = validated["data_version"]
     if data_version is None:

@@ -1,36 +1,88 @@
 """``validate_telemetry``: validate and ingest incoming batches; rejected ones are quarantined.
 
-Each batch is one task around the library's ingest (Great Expectations validation, append to the
-versioned dataset, DVC commit and push, or quarantine with the report). A rejected batch is a
-normal outcome, not a failure: the flow reports it and carries on with the next one. The result
-is the data version after the last batch and one summary row per batch, also published as a
-markdown artifact with links to each batch's Data Docs.
+One task per batch around the library's ``amad.ingest.ingest`` (pre-parse checks and the Great
+Expectations suite, then an append to the dataset or the quarantine with the report). A rejected
+batch is a normal outcome, not a failure: the flow reports it and goes on. When anything was
+accepted the dataset is recorded as a new DVC data version (``amad.versioning.commit``) and
+pushed to the DVC remote when the repository has one. The summary, with a link to each batch's
+Data Docs, is published as a markdown artifact.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
 
-from amad import ingest
+from amad import ingest, versioning
+from amad.config import AmadConfig
+from amad.errors import DataError
 from flows import reports
 from flows.runtime import STORAGE_RETRIES, load_run_config, route_library_logs
 
 
+def dvc_root(cfg: AmadConfig) -> Path:
+    """The DVC repository holding the dataset folder (at or above it)."""
+    data_dir = Path(cfg.contract.data_dir).resolve()
+    root = versioning.find_repo(data_dir.parent if data_dir.exists() else Path.cwd())
+    if root is None:
+        raise DataError(f"no DVC repository at or above {data_dir} (run `dvc init`)")
+    return root
+
+
+@task(name="list-batches", **STORAGE_RETRIES)
+def list_batches(items: list[str]) -> list[str]:
+    """Files, the files of folders (name order) and the objects under S3 prefixes."""
+    return [source.name for source in ingest.expand_sources(items)]
+
+
 @task(name="ingest-batch", **STORAGE_RETRIES)
 def ingest_batch(
-    batch_uri: str, config_path: str | None, overrides: dict[str, Any] | None
+    batch: str, config_path: str | None, overrides: dict[str, Any] | None
 ) -> dict[str, Any]:
-    """Validate one batch and append it, or quarantine it; returns the batch's summary row."""
+    """Validate one batch and append or quarantine it; returns its summary row."""
     cfg = load_run_config(config_path, overrides)
-    return dict(ingest.ingest_batch(batch_uri, cfg).summary())
+    c = cfg.contract
+    outcome = ingest.ingest([batch], c, c.data_dir, c.quarantine_dir, reports_dir=c.reports_dir)
+    row = outcome.outcomes[0]
+    docs = Path(row.report_dir) / "data_docs.html" if row.report_dir else None
+    return {
+        "batch": Path(row.source).name,
+        "status": "quarantined" if row.status == "rejected" else row.status,
+        "rows": row.rows,
+        "failed": list(row.failed_checks),
+        "warnings": list(row.warnings),
+        "summary": row.summary,
+        "data_docs": docs.resolve().as_uri() if docs and docs.is_file() else None,
+        "quarantine": row.quarantine_dir,
+    }
 
 
-@task(name="current-data-version", **STORAGE_RETRIES)
+@task(name="data-version")
 def current_data_version(config_path: str | None, overrides: dict[str, Any] | None) -> str | None:
+    """The data version DVC records for the dataset now (None before the first commit)."""
     cfg = load_run_config(config_path, overrides)
-    return ingest.data_version(cfg)
+    return versioning.data_version(dvc_root(cfg), Path(cfg.contract.data_dir).resolve())
+
+
+@task(name="commit-data-version")
+def commit_data_version(config_path: str | None, overrides: dict[str, Any] | None) -> str:
+    """``dvc add`` the dataset: the new data version."""
+    cfg = load_run_config(config_path, overrides)
+    return versioning.commit(dvc_root(cfg), Path(cfg.contract.data_dir).resolve())
+
+
+@task(name="push-data-version", **STORAGE_RETRIES)
+def push_data_version(config_path: str | None, overrides: dict[str, Any] | None) -> bool:
+    """Push the recorded version to the DVC remote; False when the repository has none."""
+    cfg = load_run_config(config_path, overrides)
+    root = dvc_root(cfg)
+    if not cfg.contract.dvc_remote and not versioning.run_dvc(["remote", "list"], root).strip():
+        return False
+    data_dir = Path(cfg.contract.data_dir).resolve()
+    versioning.push(root, data_dir, remote=cfg.contract.dvc_remote)
+    return True
 
 
 @flow(name="validate-telemetry")
@@ -39,16 +91,22 @@ def validate_telemetry(
     config_path: str | None = "params.yaml",
     overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Ingest ``batches`` in order; returns ``{"data_version", "accepted", "batches"}``."""
+    """Ingest ``batches`` in order; returns the data version and one row per batch."""
     route_library_logs()
-    before = current_data_version(config_path, overrides)
-    rows = [ingest_batch(uri, config_path, overrides) for uri in batches]
-    after = current_data_version(config_path, overrides)
-    reports.report_validation(reports.validation_markdown(rows))
+    names = list_batches(batches) if batches else []
+    rows = [ingest_batch(name, config_path, overrides) for name in names]
+    accepted = sum(row["status"] == "accepted" for row in rows)
+    if accepted:
+        version = commit_data_version(config_path, overrides)
+        pushed = push_data_version(config_path, overrides)
+    else:
+        version, pushed = current_data_version(config_path, overrides), False
+    if rows:
+        reports.report_validation(reports.validation_markdown(rows))
     return {
-        "data_version": after,
-        "previous_data_version": before,
-        "accepted": sum(row.get("status") == "accepted" for row in rows),
-        "quarantined": sum(row.get("status") == "quarantined" for row in rows),
+        "data_version": version,
+        "accepted": accepted,
+        "quarantined": sum(row["status"] == "quarantined" for row in rows),
+        "pushed": pushed,
         "batches": rows,
     }
