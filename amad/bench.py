@@ -242,8 +242,20 @@ def write_results(spec: BenchSpec, doc: dict[str, Any]) -> None:
     """Rewrite results.json and results.md from ``doc`` (called after every pair)."""
     doc["means"] = summarise(doc["entities"], list(spec.detectors))
     doc["updated_utc"] = datetime.now(UTC).isoformat(timespec="seconds")
-    _atomic_write(spec.out / RESULTS_JSON, json.dumps(doc, indent=1, default=_json_default))
+    text = json.dumps(_nan_to_none(doc), indent=1, default=_json_default, allow_nan=False)
+    _atomic_write(spec.out / RESULTS_JSON, text)
     _atomic_write(spec.out / RESULTS_MD, render_markdown(doc))
+
+
+def _nan_to_none(obj: Any) -> Any:
+    """NaN (an undefined metric, e.g. no labelled anomaly) becomes JSON null."""
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_nan_to_none(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def _json_default(obj: Any) -> Any:

@@ -109,8 +109,9 @@ def _ranked(doc: dict[str, Any], name: str) -> list[tuple[float, str]]:
     found = []
     for entity, row in doc["entities"].items():
         r = row.get(name, {})
-        if r.get("status") == "ok" and not math.isnan(r["metrics"]["vus_pr"]):
-            found.append((float(r["metrics"]["vus_pr"]), entity))
+        value = r.get("metrics", {}).get("vus_pr") if r.get("status") == "ok" else None
+        if value is not None and not math.isnan(value):
+            found.append((float(value), entity))
     return sorted(found)
 
 

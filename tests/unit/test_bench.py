@@ -148,3 +148,26 @@ def test_detector_aliases_expand_once() -> None:
     assert names[:4] == ("pca", "random", "iforest", "ae") and names[-1] == "at"
     assert len(names) == len(set(names)) == 5
     assert "amad-no-maxmin" in _detectors("ablations")
+
+
+def test_generic_folder_with_an_anomaly_free_entity(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for sub in ("train", "test", "labels"):
+        (tmp_path / "data" / sub).mkdir(parents=True)
+    for entity, n_anom in (("quiet", 0), ("busy", 30)):
+        np.save(tmp_path / "data" / "train" / f"{entity}.npy", rng.standard_normal((600, 3)))
+        test = rng.standard_normal((400, 3))
+        labels = np.zeros(400, dtype=np.int8)
+        labels[100 : 100 + n_anom] = 1
+        test[labels == 1] += 4.0
+        np.save(tmp_path / "data" / "test" / f"{entity}.npy", test)
+        np.save(tmp_path / "data" / "labels" / f"{entity}.npy", labels)
+    spec = BenchSpec(dataset="generic", root=str(tmp_path / "data"), detectors=("pca",),
+                     out=tmp_path / "out", max_buffer=10)  # fmt: skip
+    run_bench(spec)
+    text = (tmp_path / "out" / "results.json").read_text()
+    assert "NaN" not in text  # undefined metrics are JSON null
+    doc = json.loads(text)
+    assert doc["entities"]["quiet"]["pca"]["metrics"]["vus_pr"] is None
+    assert doc["means"]["pca"]["vus_pr"] == doc["entities"]["busy"]["pca"]["metrics"]["vus_pr"]
+    assert doc["means"]["pca"]["auc_roc"] > 0.9
