@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -51,6 +52,36 @@ def toeplitz_rows(n: Tensor) -> Tensor:
     flat = n.reshape(*n.shape[:-2], t * (2 * t - 1))  # (..., t*(2t-1))
     flat = flat[..., t - 1 : t - 1 + t * (2 * t - 2)]  # (..., t*(2t-2))
     return flat.reshape(*n.shape[:-2], t, 2 * t - 2)[..., :t]  # (..., t, s)
+
+
+class _ToeplitzRowNormalise(torch.autograd.Function):
+    """(..., t, 2t-1) mixed kernel -> P = normalise(relu(m) + eps) with m = toeplitz_rows(.).
+
+    One fused function so forward and backward each allocate a single large tensor (on CPU every
+    fresh (b, h, t, s) allocation page-faults; on GPU it costs memory).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, mixed: Tensor) -> Tensor:
+        m = toeplitz_rows(mixed)  # (..., t, s) strided view
+        positive = m > 0
+        p = torch.relu(m).add_(MASK_EPS)
+        total = p.sum(dim=-1, keepdim=True)  # (..., t, 1)
+        p.div_(total)
+        ctx.save_for_backward(p, total, positive)
+        ctx.mixed_shape = mixed.shape
+        return p
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:  # type: ignore[override]
+        p, total, positive = ctx.saved_tensors
+        grad_mixed = grad.new_zeros(ctx.mixed_shape)
+        g = toeplitz_rows(grad_mixed)  # (..., t, s) view into grad_mixed
+        torch.mul(grad, p, out=g)
+        dot = g.sum(dim=-1, keepdim=True)  # (..., t, 1): sum_j grad_j P_j
+        torch.sub(grad, dot, out=g)
+        g.div_(total).mul_(positive)
+        return grad_mixed
 
 
 class DataEmbedding(nn.Module):
@@ -132,11 +163,11 @@ class SpectralMask(nn.Module):
         b, t, _ = x.shape
         logits = self.weights(x).view(b, t, self.n_heads, self.n_scales)  # (b, t, h, q)
         w = torch.softmax(logits, dim=-1).transpose(1, 2)  # (b, h, t, q)
-        kern = self.kernel(t, x.device).to(w.dtype)  # (h, q, r)
-        mixed = torch.matmul(w, kern)  # (b, h, t, q) @ (h, q, r) -> (b, h, t, r)
-        m = toeplitz_rows(mixed)  # (b, h, t, s)
-        m = torch.relu(m) + MASK_EPS
-        return m / m.sum(dim=-1, keepdim=True)
+        with torch.autocast(device_type=x.device.type, enabled=False):  # the mask stays fp32
+            dtype = torch.promote_types(w.dtype, torch.float32)
+            kern = self.kernel(t, x.device).to(dtype)  # (h, q, r)
+            mixed = torch.matmul(w.to(dtype), kern)  # (b, h, t, q) @ (h, q, r) -> (b, h, t, r)
+            return _ToeplitzRowNormalise.apply(mixed)  # (b, h, t, s)
 
 
 class FreeMask(nn.Module):
@@ -217,8 +248,8 @@ class AssociationAttention(nn.Module):
         b, t, d = x.shape
         h, e = self.n_heads, d // self.n_heads
         qkv = self.qkv(x).view(b, t, 3, h, e).permute(2, 0, 3, 1, 4)  # (3, b, h, t, e)
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(e))  # (b, h, t, s)
+        q, k, v = qkv.unbind(0)  # unbind: one stack in backward, not three scatters
+        scores = torch.matmul(q * (1.0 / math.sqrt(e)), k.transpose(-1, -2))  # (b, h, t, s)
         s_assoc = torch.softmax(scores, dim=-1)
         p_assoc = self.mask(x)  # (b, h, t, s)
         z_s = torch.matmul(s_assoc.to(v.dtype), v)  # (b, h, t, e)

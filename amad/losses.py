@@ -44,11 +44,19 @@ def reconstruction_loss(out: ModelOutput, x: Tensor) -> Tensor:
 
 
 def _kl_terms(p: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
-    """(p - s) and log(p+eps) - log(s+eps), both (b, h, t, s), in at least float32."""
+    """(p - s) and log(p+eps) - log(s+eps), both (b, h, t, s), in at least float32.
+
+    In-place where autograd is not watching, so only two new (b, h, t, s) tensors stay alive.
+    """
     dtype = torch.promote_types(torch.promote_types(p.dtype, s.dtype), torch.float32)
     p, s = p.to(dtype), s.to(dtype)
-    log_ratio = torch.log(p + KL_EPS) - torch.log(s + KL_EPS)
-    return p - s, log_ratio
+    if torch.is_grad_enabled() and (p.requires_grad or s.requires_grad):
+        return p - s, torch.log(p + KL_EPS) - torch.log(s + KL_EPS)
+    log_ratio = torch.add(p, KL_EPS).log_()
+    log_s = torch.add(s, KL_EPS).log_()
+    log_ratio.sub_(log_s)
+    del log_s
+    return torch.sub(p, s), log_ratio
 
 
 def symmetric_kl(p: Tensor, s: Tensor) -> Tensor:
@@ -58,21 +66,30 @@ def symmetric_kl(p: Tensor, s: Tensor) -> Tensor:
 
 
 class _MaxMinKL(torch.autograd.Function):
-    """Symmetric KL rows with the Max-Min gradient: +d/dP to P, -d/dS to S."""
+    """Symmetric KL rows with the Max-Min gradient: +d/dP to P, -d/dS to S.
+
+    The backward reuses its buffers in place: two (b, h, t, s) gradients and one scratch tensor.
+    """
 
     @staticmethod
     def forward(ctx: Any, p: Tensor, s: Tensor) -> Tensor:
-        diff, log_ratio = _kl_terms(p, s)
+        diff, log_ratio = _kl_terms(p, s)  # forward of a Function runs without autograd
         ctx.save_for_backward(p, s, diff, log_ratio)
         return torch.linalg.vecdot(diff, log_ratio)  # (b, h, t)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
         p, s, diff, log_ratio = ctx.saved_tensors
-        g = grad.unsqueeze(-1)  # (b, h, t, 1)
+        g = grad.unsqueeze(-1).to(diff.dtype)  # (b, h, t, 1)
         # d/dp (p-s)(lp-ls) = (lp-ls) + (p-s)/(p+eps);  -d/ds = (lp-ls) + (p-s)/(s+eps)
-        grad_p = g * (log_ratio + diff / (p.to(diff.dtype) + KL_EPS))
-        grad_s = g * (log_ratio + diff / (s.to(diff.dtype) + KL_EPS))
+        scaled_diff = diff.mul_(g)  # diff is not needed again: reuse it
+        grad_p = log_ratio.mul_(g)  # likewise
+        grad_s = grad_p.clone()
+        scratch = torch.empty_like(diff)
+        torch.add(p, KL_EPS, out=scratch)
+        grad_p.addcdiv_(scaled_diff, scratch)
+        torch.add(s, KL_EPS, out=scratch)
+        grad_s.addcdiv_(scaled_diff, scratch)
         return grad_p.to(p.dtype), grad_s.to(s.dtype)
 
 
@@ -154,7 +171,7 @@ def objective(out: ModelOutput, x: Tensor, cfg: TrainConfig) -> LossParts:
     )
 
 
-def _at_kl(p: Tensor, q: Tensor) -> Tensor:
+def anomaly_transformer_kl(p: Tensor, q: Tensor) -> Tensor:
     """Anomaly Transformer's ``my_kl_loss``: KL rows summed, averaged over heads -> (b, t)."""
     res = p * (torch.log(p + KL_EPS) - torch.log(q + KL_EPS))
     return torch.mean(torch.sum(res, dim=-1), dim=1)
@@ -175,10 +192,12 @@ def maxmin_two_pass_reference(out: ModelOutput, x: Tensor, cfg: TrainConfig) -> 
     prior_loss = torch.zeros((), dtype=rec.dtype, device=rec.device)
     for p, s in zip(out.local, out.global_, strict=True):
         series_loss = series_loss + (
-            torch.mean(_at_kl(s, p.detach())) + torch.mean(_at_kl(p.detach(), s))
+            torch.mean(anomaly_transformer_kl(s, p.detach()))
+            + torch.mean(anomaly_transformer_kl(p.detach(), s))
         )
         prior_loss = prior_loss + (
-            torch.mean(_at_kl(p, s.detach())) + torch.mean(_at_kl(s.detach(), p))
+            torch.mean(anomaly_transformer_kl(p, s.detach()))
+            + torch.mean(anomaly_transformer_kl(s.detach(), p))
         )
     series_loss = series_loss / len(out.local)
     prior_loss = prior_loss / len(out.local)

@@ -1,0 +1,238 @@
+"""Training and inference throughput of AMAD against the two-pass minimax reference.
+
+For each (channels, batch) configuration this measures, in one process and on the same model
+weights and input:
+  * AMAD train windows/s: forward + one-pass objective + backward + Adam step
+    (bf16 autocast on CUDA, optional torch.compile);
+  * reference train windows/s: forward + Anomaly Transformer's two losses and two backward
+    passes (``maxmin_two_pass_reference``) + Adam step, in fp32;
+  * AMAD inference windows/s: inference-mode forward without latents + per-step scores;
+  * reference inference windows/s: full forward (with latents) + AT's per-layer KL loop scores;
+and prints the ratios. Defaults: L=100, d=512, 8 heads, 3 layers, C in {38, 55}, batch in {32, 256}.
+
+    python benchmarks/train_throughput.py --quick --channels 38 --batch 32
+    python benchmarks/train_throughput.py --device cuda --channels 55 --batch 256 --compile
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+
+from amad.config import ModelConfig, TrainConfig
+from amad.losses import (
+    anomaly_transformer_kl,
+    association_discrepancy,
+    maxmin_two_pass_reference,
+    objective,
+)
+from amad.model import AMAD
+
+SCORE_TEMPERATURE = 50.0
+
+
+@dataclass
+class Row:
+    channels: int
+    batch: int
+    device: str
+    train: float
+    ref_train: float
+    infer: float
+    ref_infer: float
+    peak_gib: float
+
+    @property
+    def train_ratio(self) -> float:
+        return self.train / self.ref_train if self.ref_train else float("nan")
+
+    @property
+    def infer_ratio(self) -> float:
+        return self.infer / self.ref_infer if self.ref_infer else float("nan")
+
+
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[None]:
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def seconds_per_step(step: Callable[[], None], device: torch.device, steps: int) -> float:
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync(device)
+    return (time.perf_counter() - start) / steps
+
+
+def interleaved(
+    steps: dict[str, Callable[[], None]], device: torch.device, warmup: int, rounds: int
+) -> dict[str, float]:
+    """Median seconds per step of each callable, measured in alternating rounds.
+
+    Alternating AMAD and reference rounds spreads load changes on a shared machine over both.
+    """
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            times[name].append(seconds_per_step(step, device, 1))
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def amad_train_step(
+    model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, cfg: TrainConfig, amp: bool
+) -> Callable[[], None]:
+    def step() -> None:
+        with autocast(x.device, amp):
+            out = model(x, latents=cfg.contrastive)
+        objective(out, x, cfg).total.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return step
+
+
+def reference_train_step(
+    model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, cfg: TrainConfig
+) -> Callable[[], None]:
+    def step() -> None:
+        maxmin_two_pass_reference(model(x, latents=cfg.contrastive), x, cfg)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return step
+
+
+def amad_infer_step(model: torch.nn.Module, x: torch.Tensor, amp: bool) -> Callable[[], None]:
+    def step() -> None:
+        with torch.inference_mode(), autocast(x.device, amp):
+            out = model(x, latents=False)
+            err = (out.recon.float() - x).square().mean(-1)  # (b, t)
+            dis = association_discrepancy(out.local, out.global_)  # (b, t)
+            (torch.softmax(-SCORE_TEMPERATURE * dis, dim=-1) * err).cpu()
+
+    return step
+
+
+def reference_infer_step(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    def step() -> None:
+        with torch.no_grad():
+            out = model(x)
+            err = (out.recon - x).square().mean(-1)
+            dis = torch.zeros_like(err)
+            for p, s in zip(out.local, out.global_, strict=True):
+                dis = dis + anomaly_transformer_kl(s, p) + anomaly_transformer_kl(p, s)
+            (torch.softmax(-SCORE_TEMPERATURE * dis, dim=-1) * err).cpu()
+
+    return step
+
+
+def amad_peak_gib(
+    train: Callable[[], None], infer: Callable[[], None], device: torch.device
+) -> float:
+    """Peak CUDA memory of AMAD's own train and inference steps alone (0 on CPU)."""
+    if device.type != "cuda":
+        return 0.0
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats(device)
+    for step in (train, train, infer):
+        step()
+    sync(device)
+    return torch.cuda.max_memory_allocated(device) / 2**30
+
+
+def measure(args: argparse.Namespace, channels: int, batch: int) -> Row:
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    mcfg = ModelConfig(mask=args.mask, mixup=not args.no_mixup)
+    tcfg = TrainConfig(contrastive=not args.no_contrastive)
+    x = torch.randn(batch, args.length, channels, device=device)
+    model = AMAD(mcfg, n_channels=channels).to(device)
+    fast = torch.compile(model) if args.compile else model
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4, fused=True)
+    amp = device.type == "cuda" and not args.fp32
+    train_steps = {"train": amad_train_step(fast, opt, x, tcfg, amp)}
+    infer_steps = {"infer": amad_infer_step(fast, x, amp)}
+    if not args.no_reference:
+        train_steps["ref_train"] = reference_train_step(model, opt, x, tcfg)
+        infer_steps["ref_infer"] = reference_infer_step(model, x)
+    peak = amad_peak_gib(train_steps["train"], infer_steps["infer"], device)
+    secs = interleaved(train_steps, device, args.warmup, args.steps)
+    secs |= interleaved(infer_steps, device, args.warmup, args.steps)
+    rate = {name: batch / sec for name, sec in secs.items()}
+    train, infer = rate["train"], rate["infer"]
+    ref_train, ref_infer = rate.get("ref_train", 0.0), rate.get("ref_infer", 0.0)
+    return Row(channels, batch, str(device), train, ref_train, infer, ref_infer, peak)
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--channels", type=int, nargs="+", default=[38, 55])
+    ap.add_argument("--batch", type=int, nargs="+", default=[32, 256])
+    ap.add_argument("--length", type=int, default=100)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--mask", default="spectral")
+    ap.add_argument("--no-mixup", action="store_true")
+    ap.add_argument("--no-contrastive", action="store_true")
+    ap.add_argument("--no-reference", action="store_true", help="skip the two-pass reference")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the AMAD model")
+    ap.add_argument("--fp32", action="store_true", help="no bf16 autocast on CUDA")
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=5, help="timed rounds (median reported)")
+    ap.add_argument("--quick", action="store_true", help="1 warm-up and 3 timed rounds")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    ap.add_argument("--json", help="also write the rows to this JSON file")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.warmup, args.steps = 1, 3
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(
+        f"# AMAD mask={args.mask} mixup={not args.no_mixup} contrastive={not args.no_contrastive}"
+        f" L={args.length} d=512 h=8 layers=3 device={args.device} threads={torch.get_num_threads()}"
+        f" compile={args.compile} warmup={args.warmup} steps={args.steps}"
+    )
+    header = "C    batch  train/s  ref_train/s  ratio  infer/s  ref_infer/s  ratio  peak_GiB"
+    print(header)
+    rows = []
+    for channels in args.channels:
+        for batch in args.batch:
+            row = measure(args, channels, batch)
+            rows.append(row)
+            print(
+                f"{channels:<4} {batch:<6} {row.train:8.1f} {row.ref_train:12.1f}"
+                f" {row.train_ratio:6.2f} {row.infer:8.1f} {row.ref_infer:12.1f}"
+                f" {row.infer_ratio:6.2f} {row.peak_gib:9.2f}",
+                flush=True,
+            )
+    if args.json:
+        payload = [
+            asdict(r) | {"train_ratio": r.train_ratio, "infer_ratio": r.infer_ratio} for r in rows
+        ]
+        with open(args.json, "w") as fh:
+            json.dump(payload, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
