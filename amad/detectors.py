@@ -61,6 +61,7 @@ class RandomDetector:
     name = "random"
 
     def __init__(self, seed: int = 0) -> None:
+        self.params: dict[str, Any] = {"seed": seed}
         self._rng = np.random.default_rng(seed)
 
     def fit(self, train: np.ndarray, *, val: np.ndarray | None = None) -> None:
@@ -78,6 +79,7 @@ class PCADetector:
     def __init__(self, variance: float = 0.95) -> None:
         from sklearn.decomposition import PCA
 
+        self.params: dict[str, Any] = {"variance": variance}
         self._pca = PCA(n_components=variance, svd_solver="full")
 
     def fit(self, train: np.ndarray, *, val: np.ndarray | None = None) -> None:
@@ -97,6 +99,7 @@ class IForestDetector:
     def __init__(self, n_trees: int = 100, seed: int = 0) -> None:
         from sklearn.ensemble import IsolationForest
 
+        self.params: dict[str, Any] = {"n_trees": n_trees, "seed": seed}
         self._forest = IsolationForest(n_estimators=n_trees, random_state=seed)
 
     def fit(self, train: np.ndarray, *, val: np.ndarray | None = None) -> None:
@@ -117,6 +120,10 @@ class WindowAEDetector:
 
     def __init__(self, *, window: int = 16, steps: int = 500, batch: int = 256, seed: int = 0):
         self.window, self.steps, self.batch, self.seed = window, steps, batch, seed
+        self.params: dict[str, Any] = {
+            "window": window, "steps": steps, "batch": batch, "seed": seed, "lr": 1e-3,
+            "layers": "w*C-128-32-128-w*C ReLU",
+        }  # fmt: skip
         self._net: torch.nn.Module | None = None
 
     def _build(self, width: int) -> torch.nn.Module:
@@ -335,7 +342,7 @@ def detector_config(det: Detector) -> dict[str, Any]:
     """A JSON-safe description of a detector's settings (the full config for AMAD)."""
     if isinstance(det, AMADDetector):
         return config_to_dict(det.cfg)
-    return {k: v for k, v in vars(det).items() if isinstance(v, int | float | str | bool)}
+    return dict(getattr(det, "params", {}))
 
 
 @dataclass(frozen=True)

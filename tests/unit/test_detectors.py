@@ -96,6 +96,7 @@ def test_every_variant_resolves_and_flips_its_switch() -> None:
     cpu, gpu = D.amad_config("amad", "cpu"), D.amad_config("amad", "gpu")
     assert cpu.model.d_model < gpu.model.d_model == 512
     assert D.amad_config("amad", "cpu", {"model.d_model": 32}).model.d_model == 32
+    assert D.detector_config(D.make_detector("iforest", seed=4)) == {"n_trees": 100, "seed": 4}
     with pytest.raises(ConfigError):
         D.make_detector("nope")
     with pytest.raises(ConfigError):
@@ -114,3 +115,13 @@ def test_amad_adapter_trains_and_scores_every_step(data) -> None:  # type: ignor
     assert np.isfinite(fitted.threshold)
     assert det.info["orientation"] == "paper" and det.info["epochs_run"] == 1
     assert D.detector_config(det)["model"]["mask"] == "gaussian"
+
+
+@pytest.mark.gpu
+def test_gpu_profile_trains_on_cuda(data) -> None:  # type: ignore[no-untyped-def]
+    fit, val, test, _ = data
+    over = {"train.epochs": 1, "train.max_windows_per_epoch": 256}
+    det = D.make_detector("amad", profile="gpu", overrides=over)
+    D.fit_with_threshold(det, fit, val, anomaly_ratio=1.0)
+    assert det.info["device"].startswith("cuda")
+    assert det.score(test).shape == (len(test),)
