@@ -56,8 +56,11 @@ def find_weed() -> Path:
     return path
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
+    """True when a server could listen on 127.0.0.1:port now (TIME_WAIT leftovers allowed,
+    as Go and uvicorn listeners set SO_REUSEADDR)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -66,6 +69,7 @@ def _port_free(port: int) -> bool:
 
 
 def free_loopback_port() -> int:
+    """A port the kernel reports free on 127.0.0.1 right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -84,14 +88,14 @@ def allocate_weed_ports(s3_port: int | None = None) -> dict[str, int]:
                 if http:
                     raise StackError(f"port {http} is already used by this stack")
                 continue
-            if grpc <= 65535 and grpc not in taken and _port_free(grpc):
+            if grpc <= 65535 and grpc not in taken and port_free(grpc):
                 break
             if http:  # a requested port keeps its number; its gRPC port goes elsewhere
                 grpc = free_loopback_port()
                 break
         else:
             raise StackError("no free loopback port pair found")
-        if http and not _port_free(http):
+        if http and not port_free(http):
             raise StackError(f"S3 port {http} is already in use on 127.0.0.1")
         ports[comp], ports[f"{comp}.grpc"] = cand, grpc
     return ports

@@ -39,6 +39,7 @@ from amad.seaweed import (
     create_buckets,
     find_tool,
     free_loopback_port,
+    port_free,
     remove_weed_sockets,
     wait_http,
     write_private,
@@ -210,15 +211,22 @@ def stack_up(
     root.mkdir(parents=True, exist_ok=True)
     state = _read_json(root / "state.json")
     creds = _credentials(root)
+    last = state.get("last_ports", {})  # a restarted stack keeps its endpoints when it can
     if not (state.get("s3") and is_ours(state["s3"])):
-        state["s3"] = _start_s3(root, creds, s3_port)
+        state["s3"] = _start_s3(root, creds, s3_port or _reusable(last.get("s3")))
         _save(root, state, creds)
     if server and not (state.get("prefect") and is_ours(state["prefect"])):
-        state["prefect"] = _start_prefect(root, prefect_port)
+        port = prefect_port or _reusable(last.get("prefect"))
+        state["prefect"] = _start_prefect(root, port)
     elif not server and state.get("prefect") and not is_ours(state["prefect"]):
         state.pop("prefect")
     _save(root, state, creds)
     return stack_status(root)
+
+
+def _reusable(port: Any) -> int | None:
+    """``port`` when it is a number and free on 127.0.0.1 now, else None."""
+    return port if isinstance(port, int) and port_free(port) else None
 
 
 def _save(root: Path, state: dict[str, Any], creds: Credentials) -> None:
@@ -233,6 +241,9 @@ def stack_down(state_dir: str | Path = DEFAULT_DIR) -> list[str]:
     stopped = []
     for name in ("prefect", "s3"):
         service = state.pop(name, None)
+        if service:
+            port = service.get("port") or service.get("ports", {}).get("s3")
+            state.setdefault("last_ports", {})[name] = port
         if service and _stop_service(name, service):
             stopped.append(name)
         if name == "s3" and service:

@@ -67,11 +67,18 @@ def test_up_status_down(tmp_path: Path) -> None:
         assert stack_up(root)["s3"]["pid"] == s3["pid"]  # idempotent: nothing new started
         result = CliRunner().invoke(cli, ["stack", "status", "--dir", str(root), "--json"])
         assert result.exit_code == 0 and json.loads(result.output)["s3"]["healthy"] is True
+        good.put_bytes("kept.txt", b"survives a restart")
     finally:
         stopped = stack_down(root)
     assert stopped == ["s3"]
     assert "s3" not in stack_status(root)
     assert stack_down(root) == []
+    try:  # up again: same endpoint, same keys, same data
+        again = stack_up(root)["s3"]
+        assert again["endpoint"] == s3["endpoint"] and _env(root) == env
+        assert good.get_bytes("kept.txt")[0] == b"survives a restart"
+    finally:
+        assert stack_down(root) == ["s3"]
 
 
 def test_down_leaves_a_foreign_process_alone(tmp_path: Path) -> None:

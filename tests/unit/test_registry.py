@@ -238,3 +238,22 @@ def test_decisions_are_recorded(reg: Registry) -> None:
 def test_invalid_names_rejected(store: LocalStore) -> None:
     with pytest.raises(ValueError):
         Registry(store, "../evil")
+
+
+def test_fetched_bundle_passes_the_artifacts_check(reg: Registry, tmp_path: Path) -> None:
+    """A bundle in amad.artifacts' layout survives publish/fetch byte for byte."""
+    from amad import artifacts
+
+    root = tmp_path / "bundle"
+    root.mkdir()
+    meta = {}
+    for name in artifacts.FILES:
+        data = f"{name} content".encode()
+        (root / name).write_bytes(data)
+        meta[name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    (root / BUNDLE_MANIFEST).write_text(
+        json.dumps({"format": artifacts.FORMAT, "files": meta, "n_channels": 3})
+    )
+    version = reg.publish_version(root, run_id="r")
+    fetched = reg.fetch(version, tmp_path / "fetched")
+    assert artifacts.verify_bundle(fetched)["files"] == meta
