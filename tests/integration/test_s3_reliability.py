@@ -18,7 +18,7 @@ import pytest
 from amad.errors import ArtifactError, ConflictError, StorageAuthError, TransientStorageError
 from amad.registry import Registry
 from amad.seaweed import SeaweedServer
-from amad.storage import S3Store
+from amad.storage import S3Store, store_from_uri
 from tests.s3server import new_bucket
 from tests.unit.test_registry import make_bundle
 
@@ -186,3 +186,11 @@ def test_versioning_is_on_for_created_buckets(s3_store: S3Store) -> None:
     s3_store.put_bytes("k", b"2")
     versions = s3_store.client.list_object_versions(Bucket=s3_store.bucket, Prefix="k")
     assert len(versions["Versions"]) == 2
+
+
+def test_store_from_uri_uses_the_environment(s3_env: dict[str, str], s3_bucket: str) -> None:
+    store = store_from_uri(f"s3://{s3_bucket}/team")
+    assert isinstance(store, S3Store) and store.endpoint_url == s3_env["AWS_ENDPOINT_URL_S3"]
+    store.put_bytes("hello.txt", b"hi")
+    assert store.get_bytes("hello.txt")[0] == b"hi"
+    assert store.list() == ["hello.txt"]
