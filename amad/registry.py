@@ -328,8 +328,7 @@ class Registry:
                 target = tmp / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
-            if out.exists():
-                shutil.rmtree(out)
+            _clear_previous_fetch(out, set(info.files))
             tmp.rename(out)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -452,6 +451,16 @@ class Registry:
         key = f"{self.base}/decisions/{_now():%Y%m%dT%H%M%S%fZ}-{sha256_bytes(run_id.encode())[:8]}.json"
         self.store.put_bytes(key, _json_bytes({"run_id": run_id, **dict(decision)}))
         return key
+
+
+def _clear_previous_fetch(out: Path, names: set[str]) -> None:
+    """Remove ``out`` if it only holds bundle files (an earlier fetch); refuse anything else."""
+    if not out.exists():
+        return
+    held = {p.relative_to(out).as_posix() for p in out.rglob("*") if not p.is_dir()}
+    if not out.is_dir() or not held <= names:
+        raise ArtifactError(f"{out} exists and holds other files; not overwriting it")
+    shutil.rmtree(out)
 
 
 def list_models(store: Store) -> list[str]:

@@ -257,3 +257,18 @@ def test_fetched_bundle_passes_the_artifacts_check(reg: Registry, tmp_path: Path
     version = reg.publish_version(root, run_id="r")
     fetched = reg.fetch(version, tmp_path / "fetched")
     assert artifacts.verify_bundle(fetched)["files"] == meta
+
+
+def test_fetch_replaces_an_earlier_fetch_but_not_other_folders(
+    reg: Registry, tmp_path: Path
+) -> None:
+    v = reg.publish_version(make_bundle(tmp_path / "b", "1"), run_id="r")
+    out = reg.fetch(v, tmp_path / "out")
+    (out / "config.yaml").write_bytes(b"stale")
+    assert (reg.fetch(v, out) / "config.yaml").read_bytes() == b"model: {}\n"
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("do not delete")
+    with pytest.raises(ArtifactError, match="not overwriting"):
+        reg.fetch(v, precious)
+    assert (precious / "thesis.tex").exists()
