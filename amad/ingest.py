@@ -26,15 +26,15 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from amad import dataset, schema
-from amad.config import ContractConfig
+from amad import dataset, schema, versioning
+from amad.config import AmadConfig, ContractConfig
 from amad.errors import DatasetNotFoundError, DataValidationError
 from amad.expectations import ValidationReport, validate_frame
 from amad.schema import Contract
 
 log = logging.getLogger(__name__)
 
-Status = Literal["accepted", "rejected", "duplicate"]
+Status = Literal["accepted", "quarantined", "duplicate"]
 
 
 @dataclass(frozen=True)
@@ -61,11 +61,28 @@ class BatchOutcome:
     sha256: str
     status: Status
     rows: int
-    summary: str
+    message: str
     failed_checks: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     report_dir: str | None = None
     quarantine_dir: str | None = None
+    data_version: str | None = None  # after this batch, when the caller versioned the data
+
+    def summary(self) -> dict[str, Any]:
+        """One flat row for reports: batch, status, rows, failed checks, warnings, Data Docs."""
+        docs = Path(self.report_dir) / "data_docs.html" if self.report_dir else None
+        return {
+            "batch": self.source,
+            "sha256": self.sha256,
+            "status": self.status,
+            "rows": self.rows,
+            "failed": self.failed_checks,
+            "warnings": self.warnings,
+            "message": self.message,
+            "data_docs": str(docs.resolve()) if docs and docs.is_file() else None,
+            "quarantine": self.quarantine_dir,
+            "data_version": self.data_version,
+        }
 
 
 @dataclass
@@ -86,7 +103,7 @@ class IngestReport:
 
     @property
     def rejected(self) -> list[BatchOutcome]:
-        return self._with("rejected")
+        return self._with("quarantined")
 
     @property
     def duplicates(self) -> list[BatchOutcome]:
@@ -102,7 +119,7 @@ class IngestReport:
             "fingerprint_before": self.fingerprint_before,
             "fingerprint_after": self.fingerprint_after,
             "changed": self.changed,
-            "counts": {s: len(self._with(s)) for s in ("accepted", "rejected", "duplicate")},
+            "counts": {s: len(self._with(s)) for s in ("accepted", "quarantined", "duplicate")},
             "outcomes": [asdict(o) for o in self.outcomes],
         }
 
@@ -248,7 +265,7 @@ def ingest_bytes(
         return BatchOutcome(
             name,
             sha,
-            "rejected",
+            "quarantined",
             report.rows,
             report.summary(),
             report.failed_checks,
@@ -300,3 +317,45 @@ def ingest(
         len(report.duplicates),
     )
     return report
+
+
+# --------------------------------------------------------------------------- versioned entry points
+
+
+def data_version(cfg: AmadConfig) -> str | None:
+    """The current data version: the DVC md5 of the dataset folder when it sits in a DVC
+    repository and is tracked, else its content fingerprint; None before any accepted batch."""
+    data_dir = Path(cfg.contract.data_dir)
+    if not dataset.manifests(data_dir):
+        return None
+    repo = versioning.find_repo(data_dir.resolve().parent)
+    if repo is not None:
+        version = versioning.data_version(repo, data_dir.resolve())
+        if version is not None:
+            return version
+    return "fp-" + dataset.dataset_fingerprint(data_dir)[:32]
+
+
+def record_version(cfg: AmadConfig, *, push: bool = True) -> str | None:
+    """``dvc add`` the dataset (and push it) when it lives in a DVC repository."""
+    data_dir = Path(cfg.contract.data_dir).resolve()
+    repo = versioning.find_repo(data_dir.parent)
+    if repo is None:
+        log.info("%s is not in a DVC repository; skipping dvc add", data_dir)
+        return data_version(cfg)
+    version = versioning.commit(repo, data_dir)
+    if push:
+        versioning.push(repo, data_dir, remote=cfg.contract.dvc_remote)
+    return version
+
+
+def ingest_batch(uri: str | Path, cfg: AmadConfig, *, push: bool = True) -> BatchOutcome:
+    """Ingest one batch with the config's paths, then version the dataset if it changed."""
+    c = cfg.contract
+    report = ingest([uri], c, c.data_dir, c.quarantine_dir, reports_dir=c.reports_dir)
+    outcome = report.outcomes[0]
+    if report.changed:
+        outcome.data_version = record_version(cfg, push=push)
+    else:
+        outcome.data_version = data_version(cfg)
+    return outcome

@@ -16,7 +16,7 @@ import click
 from amad import __version__
 from amad.errors import AmadError, exit_code_for
 
-COMMAND_MODULES: tuple[str, ...] = ("bench", "model", "registry", "stack")
+COMMAND_MODULES: tuple[str, ...] = ("bench", "data", "model", "registry", "stack")
 
 
 def _configure_logging(verbose: int) -> None:

@@ -1,0 +1,225 @@
+"""``amad synth``, ``amad validate``, ``amad ingest`` and ``amad stage``: telemetry in, versions out.
+
+- ``amad synth --out DIR --batches N --rows R --entities e1,e2 [--anomalies] [--bad KIND]
+  --seed S`` writes contract-shaped batches (``batch-000.csv`` ...), consecutive in time; with
+  ``--bad`` the last batch is broken in the named way (see ``amad.corruptions``).
+- ``amad validate FILE...`` runs the pre-parse checks and the GX suite, writes each report, and
+  exits 3 when any batch is rejected.
+- ``amad ingest SOURCE...`` (files, folders, ``s3://`` prefixes) appends accepted batches to
+  the dataset, quarantines rejected ones, then ``dvc add``s (and pushes) the dataset when it
+  changed and lives in a DVC repository. Exit 3 when any batch was quarantined.
+- ``amad stage validate|windows|train|evaluate`` runs one ``dvc.yaml`` stage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+import pandas as pd
+
+from amad.config import AmadConfig, load_config, parse_override
+from amad.errors import DataValidationError
+
+log = logging.getLogger(__name__)
+# GX logs its own import-time bookkeeping at INFO; the CLI keeps its warnings only.
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+PIPELINE = Path("runs/pipeline")
+STAGE_PATHS = {
+    "validate": PIPELINE / "validate",
+    "windows": PIPELINE / "windows",
+    "train": PIPELINE / "bundle",
+    "evaluate": PIPELINE / "evaluate",
+}
+
+
+def _config(path: str | None, sets: tuple[str, ...]) -> AmadConfig:
+    if path is None and Path("params.yaml").is_file():
+        path = "params.yaml"
+    return load_config(path, dict(parse_override(s) for s in sets))
+
+
+config_option = click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False), default=None,
+    help="params.yaml to load (default: ./params.yaml when present).",
+)  # fmt: skip
+set_option = click.option(
+    "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a config key."
+)
+
+
+# --------------------------------------------------------------------------- synth
+
+
+def synth_frames(
+    cfg: AmadConfig, *, batches: int, rows: int, entities: list[str], anomalies: bool,
+    seed: int, start: pd.Timestamp,
+) -> list[pd.DataFrame]:  # fmt: skip
+    """``batches`` consecutive contract frames, ``rows`` steps per entity each."""
+    from amad.synthetic import generate, to_frame
+
+    c = cfg.contract
+    syn = cfg.data.synthetic.model_copy(update={"n_channels": len(c.columns)})
+    frames = []
+    for b in range(batches):
+        parts = []
+        for k, entity in enumerate(entities):
+            series = generate(syn, n_steps=rows, seed=seed * 1000 + k, anomalies=anomalies,
+                              start_step=b * rows)  # fmt: skip
+            parts.append(to_frame(
+                series, entity=entity, start=start + pd.Timedelta(seconds=b * rows * c.cadence_s),
+                cadence_s=c.cadence_s, columns=c.columns, timestamp_column=c.timestamp_column,
+                entity_column=c.entity_column, label_column=c.label_column,
+            ))  # fmt: skip
+        frames.append(pd.concat(parts, ignore_index=True))
+    return frames
+
+
+def write_batches(
+    frames: list[pd.DataFrame], out: Path, cfg: AmadConfig, *, fmt: str, bad: str | None
+) -> list[Path]:
+    """Write the frames as batch files; with ``bad`` the last one is broken that way."""
+    from amad.corruptions import make_bad, to_csv_bytes, to_parquet_bytes
+    from amad.schema import Contract
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, frame in enumerate(frames):
+        if bad and i == len(frames) - 1:
+            prev = frames[i - 1] if i else None
+            data, suffix = make_bad(bad, frame, Contract(cfg.contract), prev)
+            path = out / f"batch-{i:03d}-bad-{bad}{suffix}"
+        else:
+            data = to_csv_bytes(frame) if fmt == "csv" else to_parquet_bytes(frame)
+            path = out / f"batch-{i:03d}.{fmt}"
+        path.write_bytes(data)
+        paths.append(path)
+    return paths
+
+
+@click.command("synth")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder.")
+@click.option("--batches", type=click.IntRange(1), default=3, show_default=True)
+@click.option("--rows", type=click.IntRange(2), default=1440, show_default=True,
+              help="Steps per entity per batch.")  # fmt: skip
+@click.option("--entities", default="e1", show_default=True, help="Comma-separated entity ids.")
+@click.option("--anomalies/--no-anomalies", default=False, help="Inject labelled anomalies.")
+@click.option("--bad", default=None, help="Break the last batch this way (see amad.corruptions).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv")
+@click.option("--start", default="2024-01-01T00:00:00Z", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@config_option
+@set_option
+def synth_cmd(out: str, batches: int, rows: int, entities: str, anomalies: bool, bad: str | None,
+              fmt: str, start: str, seed: int, config_path: str | None, sets: tuple[str, ...]) -> None:  # fmt: skip
+    """Write synthetic telemetry batches in the contract's format."""
+    from amad.corruptions import BAD_KINDS
+
+    if bad is not None and bad not in BAD_KINDS:
+        raise click.BadParameter(f"choose one of {', '.join(BAD_KINDS)}", param_hint="--bad")
+    cfg = _config(config_path, sets)
+    names = [e.strip() for e in entities.split(",") if e.strip()]
+    frames = synth_frames(cfg, batches=batches, rows=rows, entities=names, anomalies=anomalies,
+                          seed=seed, start=pd.Timestamp(start))  # fmt: skip
+    for path in write_batches(frames, Path(out), cfg, fmt=fmt, bad=bad):
+        click.echo(str(path))
+
+
+# --------------------------------------------------------------------------- validate / ingest
+
+
+@click.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--report-dir", type=click.Path(file_okay=False), default=None,
+              help="Where reports go (default: contract.reports_dir/<sha256>).")  # fmt: skip
+@config_option
+@set_option
+def validate_cmd(files: tuple[str, ...], report_dir: str | None, config_path: str | None,
+                 sets: tuple[str, ...]) -> None:  # fmt: skip
+    """Validate batch files against the contract without ingesting them."""
+    from amad.dataset import read_reference, sha256_bytes
+    from amad.expectations import validate_bytes
+    from amad.schema import Contract
+
+    cfg = _config(config_path, sets)
+    contract = Contract(cfg.contract)
+    reference = read_reference(cfg.contract.data_dir)
+    rejected = []
+    for name in files:
+        data = Path(name).read_bytes()
+        report, _ = validate_bytes(data, contract, name=name, reference=reference)
+        where = Path(report_dir or cfg.contract.reports_dir) / sha256_bytes(data)
+        report.write(where)
+        click.echo(f"{report.summary()} [report: {where}]")
+        if not report.success:
+            rejected.append(name)
+    if rejected:
+        raise DataValidationError(f"{len(rejected)} of {len(files)} batches rejected")
+
+
+@click.command("ingest")
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--dvc/--no-dvc", "use_dvc", default=True, show_default=True,
+              help="dvc add the dataset when it changed (inside a DVC repository).")  # fmt: skip
+@click.option("--push/--no-push", default=True, show_default=True, help="dvc push afterwards.")
+@click.option("--json", "as_json", is_flag=True, help="Print the ingest report as JSON.")
+@config_option
+@set_option
+def ingest_cmd(sources: tuple[str, ...], use_dvc: bool, push: bool, as_json: bool,
+               config_path: str | None, sets: tuple[str, ...]) -> None:  # fmt: skip
+    """Validate batches and append the accepted ones to the versioned dataset."""
+    from amad.ingest import data_version, ingest, record_version
+
+    cfg = _config(config_path, sets)
+    c = cfg.contract
+    report = ingest(sources, c, c.data_dir, c.quarantine_dir, reports_dir=c.reports_dir)
+    version = record_version(cfg, push=push) if report.changed and use_dvc else data_version(cfg)
+    if as_json:
+        click.echo(json.dumps({**report.to_dict(), "data_version": version}, indent=2))
+    else:
+        for o in report.outcomes:
+            click.echo(f"{o.status:11s} {o.message}")
+        click.echo(f"data version: {version}")
+    if report.rejected:
+        raise DataValidationError(f"{len(report.rejected)} batch(es) quarantined")
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def run_stage(name: str, cfg: AmadConfig) -> dict[str, Any]:
+    """Run one ``dvc.yaml`` stage with the fixed paths in ``STAGE_PATHS``."""
+    from amad import stages
+
+    paths = STAGE_PATHS
+    if name == "validate":
+        return stages.validate(cfg, out_dir=paths["validate"])
+    if name == "windows":
+        return {"windows": str(stages.windows(cfg, out_dir=paths["windows"]))}
+    if name == "train":
+        outcome = stages.train(cfg, paths["windows"], paths["train"])
+        return {"bundle": str(outcome.path), **outcome.metrics}
+    metrics = stages.evaluate(cfg, paths["train"], paths["windows"], out_dir=paths["evaluate"])
+    metrics.update(stages.evaluate_baseline(cfg, paths["windows"]))
+    (paths["evaluate"] / "metrics.json").write_text(json.dumps(
+        {k: v for k, v in metrics.items() if k != "scores_file"}, indent=2, sort_keys=True))  # fmt: skip
+    return metrics
+
+
+@click.command("stage")
+@click.argument("name", type=click.Choice(list(STAGE_PATHS)))
+@config_option
+@set_option
+def stage_cmd(name: str, config_path: str | None, sets: tuple[str, ...]) -> None:
+    """Run one pipeline stage (what dvc.yaml calls)."""
+    result = run_stage(name, _config(config_path, sets))
+    click.echo(json.dumps(result, indent=2, sort_keys=True, default=str))
+
+
+def register(group: click.Group) -> None:
+    for command in (synth_cmd, validate_cmd, ingest_cmd, stage_cmd):
+        group.add_command(command)

@@ -1,0 +1,266 @@
+"""The pipeline's stage functions, once: ``dvc.yaml`` (through ``amad stage``) and the Prefect
+flows both call these.
+
+- ``validate``: re-run the contract's suite on the whole committed dataset (report + Data Docs).
+- ``windows``: one entity's series from the dataset (last ``contract.eval_fraction`` held out
+  for evaluation), split/scaled/windowed by ``amad.windows``; keyed by data version and window
+  parameters, so an unchanged version reuses the folder without reading the data.
+- ``train``: fit AMAD on a window set and write a verified bundle.
+- ``evaluate``: score a bundle on the window set's evaluation period (raw values, the bundle's
+  own scaler) and write metrics JSON plus the per-step scores; ``evaluate_baseline`` scores
+  the PCA baseline on the same window.
+- ``score_batch``: score a raw telemetry batch with a bundle, per entity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from amad import dataset, ingest, schema
+from amad.config import AmadConfig
+from amad.errors import DataError, DataValidationError
+from amad.schema import Contract
+from amad.windows import PreparedData, build_windows, load_prepared, save_prepared
+
+log = logging.getLogger(__name__)
+
+WINDOWS_ROOT = Path("runs/windows")
+_KEY_FILE = "window_key.json"
+
+
+def _write_json(path: Path, obj: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+# --------------------------------------------------------------------------- validate
+
+
+def validate(cfg: AmadConfig, *, out_dir: str | Path) -> dict[str, Any]:
+    """Validate the committed dataset as one batch; raises ``DataValidationError`` on errors."""
+    from amad.expectations import validate_frame
+
+    contract = Contract(cfg.contract)
+    data_dir = Path(cfg.contract.data_dir)
+    frame = dataset.load_dataset(data_dir, contract)
+    if frame.empty:
+        raise DataError(f"no ingested telemetry under {data_dir}; run `amad ingest` first")
+    prepared = schema.prepare_frame(frame, contract)
+    report = validate_frame(
+        prepared, contract, name=str(data_dir), reference=dataset.read_reference(data_dir)
+    )
+    report.write(out_dir)
+    summary = {
+        "data_version": ingest.data_version(cfg),
+        "rows": len(frame),
+        "entities": dataset.entities(data_dir),
+        "batches": len(dataset.manifests(data_dir)),
+        "errors": len(report.errors),
+        "warnings": len(report.warnings),
+        "success": report.success,
+    }
+    _write_json(Path(out_dir) / "summary.json", summary)
+    if not report.success:
+        raise DataValidationError(report.summary(), report.to_dict())
+    return summary
+
+
+# --------------------------------------------------------------------------- windows
+
+
+def windows_key(cfg: AmadConfig, data_version: str) -> str:
+    """Data version + window parameters + evaluation split + entity: the window set's id."""
+    key = {
+        "data_version": data_version,
+        "windows": cfg.windows.model_dump(mode="json"),
+        "eval_fraction": cfg.contract.eval_fraction,
+        "entity": cfg.data.entity,
+        "columns": [c.name for c in cfg.contract.columns],
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def windows(
+    cfg: AmadConfig, *, data_version: str | None = None, out_dir: str | Path | None = None
+) -> Path:
+    """Build (or reuse) the window set of the current dataset version; returns its folder."""
+    current = ingest.data_version(cfg)
+    if current is None:
+        raise DataError(f"no ingested telemetry under {cfg.contract.data_dir}")
+    if data_version is not None and data_version != current:
+        raise DataError(
+            f"data version {data_version} requested but {current} is checked out "
+            "(dvc checkout / dvc pull the wanted version first)"
+        )
+    key = windows_key(cfg, current)
+    out = Path(out_dir) if out_dir is not None else WINDOWS_ROOT / key
+    marker = out / _KEY_FILE
+    if marker.is_file() and json.loads(marker.read_text()).get("key") == key:
+        log.info("window set %s is up to date (data version %s)", out, current)
+        return out
+    marker.unlink(missing_ok=True)
+    series = dataset.dataset_series(cfg.contract.data_dir, Contract(cfg.contract), cfg.data.entity)
+    prepared = build_windows(series, cfg.windows)
+    save_prepared(prepared, out)
+    _write_json(marker, {"key": key, "data_version": current, "entity": series.entity})
+    return out
+
+
+# --------------------------------------------------------------------------- train
+
+
+def train(
+    cfg: AmadConfig, windows_uri: str | Path, out_dir: str | Path, *, progress: bool = False
+) -> Any:
+    """Fit AMAD on a window set and write a bundle to ``out_dir``; a ``recipe.TrainOutcome``."""
+    from amad.artifacts import save_bundle
+    from amad.recipe import TrainOutcome, resolve_orientation
+    from amad.scoring import fit_threshold, score_series
+    from amad.train import fit
+
+    started = time.perf_counter()
+    prepared = load_prepared(windows_uri)
+    result = fit(cfg.model, cfg.train, prepared.train_windows, prepared.val_windows,
+                 checkpoint_dir=None, progress=progress)  # fmt: skip
+    cfg, metrics = resolve_orientation(cfg, result, prepared)
+    val = score_series(result.model, prepared.val_scaled, cfg.score, cfg.windows)
+    test_scores = None
+    if cfg.score.threshold == "legacy_train_test_percentile":
+        test_scores = score_series(result.model, prepared.test_scaled, cfg.score, cfg.windows)
+    threshold = fit_threshold(
+        val.of(cfg.score.kind),
+        cfg.score,
+        test_scores=None if test_scores is None else test_scores.of(cfg.score.kind),
+    )
+    metrics[_RECON] = float(np.mean(val.reconstruction))
+    metrics["val_alert_rate"] = float((val.of(cfg.score.kind) > threshold.value).mean())
+    path = save_bundle(out_dir, model=result.model, config=cfg, scaler=prepared.scaler,
+                       threshold=threshold, history=result.history,
+                       data_fingerprint=prepared.data_fingerprint, extra_metrics=metrics,
+                       n_channels=prepared.n_channels, overwrite=True)  # fmt: skip
+    return TrainOutcome(path=path, config=cfg, threshold=threshold.value, method=threshold.method,
+                        epochs=len(result.history), best_epoch=result.best_epoch,
+                        seconds=time.perf_counter() - started, metrics=metrics)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- evaluate
+
+_RECON = "val_recon_error"
+
+
+def eval_id(prepared: PreparedData) -> str:
+    """The evaluation window's id: the window set's fingerprint (data + parameters)."""
+    return f"{prepared.entity}:{prepared.fingerprint[:24]}"
+
+
+def _raw(prepared: PreparedData, scaled: np.ndarray) -> np.ndarray:
+    return np.asarray(prepared.scaler.inverse_transform(scaled), dtype=np.float32)
+
+
+def _score_metrics(scores: np.ndarray, val_scores: np.ndarray, prepared: PreparedData,
+                   threshold: float) -> dict[str, Any]:  # fmt: skip
+    from amad.metrics import evaluate as point_metrics
+    from amad.selection import population_stability_index
+
+    labels = prepared.labels
+    normal = scores if labels is None else scores[labels == 0]
+    out: dict[str, Any] = {
+        "eval_id": eval_id(prepared),
+        "nonfinite_scores": int((~np.isfinite(scores)).sum()),
+        "alert_rate": float((scores > threshold).mean()),
+        "alert_rate_normal": float((normal > threshold).mean()) if len(normal) else 0.0,
+        "score_psi": float(population_stability_index(val_scores, scores)),
+        "eval_steps": len(scores),
+    }
+    if labels is not None and 0 < labels.sum() < len(labels):
+        out.update({k: float(v) for k, v in point_metrics(scores, labels, threshold).items()})
+    return out
+
+
+def evaluate(
+    cfg: AmadConfig, bundle_dir: str | Path, windows_uri: str | Path, *, out_dir: str | Path
+) -> dict[str, Any]:
+    """Score a bundle on the evaluation period; writes ``metrics.json`` and ``scores.npz``."""
+    from amad.artifacts import load_bundle
+
+    bundle = load_bundle(bundle_dir)
+    prepared = load_prepared(windows_uri)
+    scored = bundle.score(_raw(prepared, prepared.test_scaled))
+    val = bundle.score(_raw(prepared, prepared.val_scaled))
+    metrics = _score_metrics(scored.scores, val.scores, prepared, scored.threshold)
+    metrics[_RECON] = float(np.mean(val.steps.reconstruction))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    scores_file = out / "scores.npz"
+    arrays: dict[str, Any] = {"scores": scored.scores, "threshold": np.float64(scored.threshold)}
+    if prepared.labels is not None:
+        arrays["labels"] = prepared.labels
+    np.savez(scores_file, **arrays)
+    _write_json(out / "metrics.json", metrics)
+    return {**metrics, "scores_file": str(scores_file)}
+
+
+def evaluate_baseline(cfg: AmadConfig, windows_uri: str | Path) -> dict[str, Any]:
+    """The PCA baseline fitted on the same training part, scored on the same window (``pca_*``)."""
+    from amad.detectors import PCADetector, fit_with_threshold
+
+    prepared = load_prepared(windows_uri)
+    det = PCADetector()
+    fitted = fit_with_threshold(det, prepared.train_scaled, prepared.val_scaled,
+                                anomaly_ratio=cfg.score.anomaly_ratio)  # fmt: skip
+    scores = np.asarray(det.score(prepared.test_scaled))
+    metrics = _score_metrics(scores, fitted.val_scores, prepared, fitted.threshold)
+    metrics[_RECON] = float(np.mean(fitted.val_scores))
+    return {f"pca_{k}": v for k, v in metrics.items() if k != "eval_id"}
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def _batch_bytes(source: str) -> bytes:
+    sources = ingest.expand_sources([source])
+    if len(sources) != 1:
+        raise DataError(f"{source}: expected one batch file, found {len(sources)}")
+    return sources[0].read()
+
+
+def score_batch(
+    cfg: AmadConfig, bundle_dir: str | Path, source: str, *, out_dir: str | Path
+) -> dict[str, Any]:
+    """Score one raw batch, entity by entity; writes ``scores.parquet`` (one row per input row)."""
+    from amad.artifacts import load_bundle
+
+    bundle = load_bundle(bundle_dir)
+    contract = Contract(cfg.contract)
+    frame = schema.prepare_frame(schema.read_batch(_batch_bytes(source), source), contract)
+    parts = []
+    for entity, rows in frame.groupby(contract.entity, sort=True):
+        rows = rows.sort_values(contract.timestamp)
+        scored = bundle.score(rows[contract.metric_names].to_numpy(dtype=np.float32))
+        parts.append(pd.DataFrame({
+            contract.timestamp: rows[contract.timestamp].to_numpy(),
+            contract.entity: entity, "score": scored.scores, "flag": scored.flags,
+        }))  # fmt: skip
+    if not parts:
+        raise DataError(f"{source}: no rows to score")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    result = pd.concat(parts, ignore_index=True)
+    path = out / "scores.parquet"
+    result.to_parquet(path, index=False)
+    alerts = int(result["flag"].sum())
+    summary = {"rows": len(result), "alerts": alerts, "alert_rate": alerts / len(result)}
+    _write_json(out / "summary.json", summary)
+    return {**summary, "files": [str(path), str(out / "summary.json")]}
