@@ -170,3 +170,18 @@ def test_train_refuses_to_overwrite_an_existing_bundle(
     code, _, err = run(["train", "--config", str(cfg), "--set", "train.epochs=1",
                         "--out", str(bundle), "--no-progress", "--no-evaluate"], capsys)  # fmt: skip
     assert code == 6 and "already exists" in err
+
+
+def test_threads_option_sets_torch_threads(
+    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    np.save(tmp_path / "x.npy", np.zeros((50, N_CH), dtype=np.float32))
+    try:
+        code, _, _ = run(["score", str(bundle), "--input", str(tmp_path / "x.npy"),
+                          "--out", str(tmp_path / "s.csv"), "--threads", "1"], capsys)  # fmt: skip
+        assert code == 0 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

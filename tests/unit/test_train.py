@@ -168,3 +168,22 @@ def test_bad_windows_are_refused() -> None:
         fit(MODEL, _cfg(), TRAIN[:0], VAL, progress=False)
     with pytest.raises(DataError, match="differ"):
         fit(MODEL, _cfg(), TRAIN, VAL[:, :8], progress=False)
+
+
+def test_progress_bar_shows_loss_and_windows_per_second(capsys: pytest.CaptureFixture[str]) -> None:
+    fit(MODEL, _cfg(epochs=1), TRAIN, VAL, progress=True)
+    err = capsys.readouterr().err
+    assert "epoch 1/1" in err and "loss=" in err and "win/s" in err
+    fit(MODEL, _cfg(epochs=1), TRAIN, VAL, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.gpu
+def test_cuda_training_uses_bf16_autocast_and_can_compile(tmp_path: Path) -> None:
+    res = fit(MODEL, _cfg(device="auto", compile=True), TRAIN, VAL,
+              checkpoint_dir=tmp_path, progress=False)  # fmt: skip
+    assert res.device.startswith("cuda")
+    assert next(res.model.parameters()).dtype == torch.float32  # autocast, not a cast
+    assert all(np.isfinite(h["train_loss"]) for h in res.history)
+    state = load_checkpoint(tmp_path / CHECKPOINT)
+    assert not any(k.startswith("_orig_mod.") for k in state["model"])  # the plain module
