@@ -1,12 +1,13 @@
 """The end-to-end training recipe shared by ``amad train``, DVC stages and Prefect tasks.
 
-``train_bundle(cfg, out)``: load the series named by ``cfg.data``; split its training period in
-time and scale with the earlier part only (``amad.windows``); ``fit`` on the training windows,
-early-stopping on the validation windows; resolve ``score.orientation=auto`` by injecting spikes
-into the validation series; fit the threshold on validation-period scores; optionally evaluate on
-the labelled test split (reported in ``metrics.json``, never used to fit anything); write a
-verified bundle. Test data reaches only the evaluation step, and the legacy threshold, which
-pools test scores by definition and says so in its name.
+``train_bundle(cfg, out)`` loads the series named by ``cfg.data``, splits its training period
+in time and scales with the earlier part only (``amad.windows``), then ``train_prepared`` (which
+callers holding a cached ``PreparedData`` use directly): ``fit`` on the training windows with early
+stopping on the validation windows; resolve ``score.orientation=auto`` by injecting spikes into
+the validation series; fit the threshold on validation-period scores; optionally evaluate on the
+labelled test split (reported in ``metrics.json``, never used to fit anything); write a verified
+bundle. Test data reaches only the evaluation step, and the legacy threshold, which pools test
+scores by definition and says so in its name.
 """
 
 from __future__ import annotations
@@ -85,6 +86,59 @@ def _evaluate_test(
     return out
 
 
+def _threshold(
+    cfg: AmadConfig, result: TrainResult, prepared: PreparedData
+) -> tuple[Threshold, np.ndarray]:
+    """The threshold fitted on validation-period scores (and the scores it was fitted on)."""
+    val = score_series(result.model, prepared.val_scaled, cfg.score, cfg.windows).of(cfg.score.kind)
+    test_scores = None
+    if cfg.score.threshold == "legacy_train_test_percentile":  # pools test scores, by name
+        test_scores = score_series(result.model, prepared.test_scaled, cfg.score, cfg.windows).of(
+            cfg.score.kind
+        )
+    return fit_threshold(val, cfg.score, test_scores=test_scores), val
+
+
+def _train_metrics(result: TrainResult, val: np.ndarray, threshold: Threshold) -> dict[str, float]:
+    best = result.history[result.best_epoch] if result.best_epoch >= 0 else {}
+    return {
+        "val_rec": float(best.get("val_rec", np.nan)),
+        "val_alert_rate": float((val > threshold.value).mean()),
+        "train_windows_per_s": float(np.mean([h["windows_per_s"] for h in result.history])),
+        "train_seconds": float(sum(h["seconds"] for h in result.history)),
+    }
+
+
+def train_prepared(
+    cfg: AmadConfig,
+    prepared: PreparedData,
+    out: str | Path,
+    *,
+    checkpoint_dir: Path | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+    evaluate: bool = False,
+) -> TrainOutcome:
+    """Fit on an already built (or cached) window set, fit the threshold, write the bundle."""
+    started = time.perf_counter()
+    if Path(out).exists() and not overwrite:  # fail before training, not after
+        raise ArtifactError(f"bundle directory already exists: {out} (pass overwrite)")
+    result = fit(cfg.model, cfg.train, prepared.train_windows, prepared.val_windows,
+                 checkpoint_dir=checkpoint_dir, progress=progress)  # fmt: skip
+    cfg, metrics = resolve_orientation(cfg, result, prepared)
+    threshold, val = _threshold(cfg, result, prepared)
+    metrics.update(_train_metrics(result, val, threshold))
+    if evaluate:
+        metrics.update(_evaluate_test(cfg, result, prepared, threshold, progress=progress))
+    path = save_bundle(out, model=result.model, config=cfg, scaler=prepared.scaler,
+                       threshold=threshold, history=result.history,
+                       data_fingerprint=prepared.data_fingerprint, extra_metrics=metrics,
+                       n_channels=prepared.n_channels, overwrite=overwrite)  # fmt: skip
+    return TrainOutcome(path=path, config=cfg, threshold=threshold.value, method=threshold.method,
+                        epochs=len(result.history), best_epoch=result.best_epoch,
+                        seconds=time.perf_counter() - started, metrics=metrics)  # fmt: skip
+
+
 def train_bundle(
     cfg: AmadConfig,
     out: str | Path,
@@ -94,58 +148,9 @@ def train_bundle(
     overwrite: bool = False,
     evaluate: bool = False,
 ) -> TrainOutcome:
-    """Train on ``cfg.data`` and write a bundle to ``out``; see the module docstring."""
-    started = time.perf_counter()
-    if Path(out).exists() and not overwrite:  # fail before training, not after
+    """Load ``cfg.data``, build its windows and ``train_prepared``; see the module docstring."""
+    if Path(out).exists() and not overwrite:  # fail before loading data, not after training
         raise ArtifactError(f"bundle directory already exists: {out} (pass overwrite)")
-    series = load_series(cfg.data)
-    prepared = build_windows(series, cfg.windows)
-    result = fit(
-        cfg.model,
-        cfg.train,
-        prepared.train_windows,
-        prepared.val_windows,
-        checkpoint_dir=checkpoint_dir,
-        progress=progress,
-    )
-    cfg, metrics = resolve_orientation(cfg, result, prepared)
-    val = score_series(result.model, prepared.val_scaled, cfg.score, cfg.windows).of(cfg.score.kind)
-    test_scores = None
-    if cfg.score.threshold == "legacy_train_test_percentile":
-        test_scores = score_series(result.model, prepared.test_scaled, cfg.score, cfg.windows).of(
-            cfg.score.kind
-        )
-    threshold = fit_threshold(val, cfg.score, test_scores=test_scores)
-    best = result.history[result.best_epoch] if result.best_epoch >= 0 else {}
-    metrics.update(
-        {
-            "val_rec": float(best.get("val_rec", np.nan)),
-            "val_alert_rate": float((val > threshold.value).mean()),
-            "train_windows_per_s": float(np.mean([h["windows_per_s"] for h in result.history])),
-            "train_seconds": float(sum(h["seconds"] for h in result.history)),
-        }
-    )
-    if evaluate:
-        metrics.update(_evaluate_test(cfg, result, prepared, threshold, progress=progress))
-    path = save_bundle(
-        out,
-        model=result.model,
-        config=cfg,
-        scaler=prepared.scaler,
-        threshold=threshold,
-        history=result.history,
-        data_fingerprint=prepared.data_fingerprint,
-        extra_metrics=metrics,
-        n_channels=prepared.n_channels,
-        overwrite=overwrite,
-    )
-    return TrainOutcome(
-        path=path,
-        config=cfg,
-        threshold=threshold.value,
-        method=threshold.method,
-        epochs=len(result.history),
-        best_epoch=result.best_epoch,
-        seconds=time.perf_counter() - started,
-        metrics=metrics,
-    )
+    prepared = build_windows(load_series(cfg.data), cfg.windows)
+    return train_prepared(cfg, prepared, out, checkpoint_dir=checkpoint_dir, progress=progress,
+                          overwrite=overwrite, evaluate=evaluate)  # fmt: skip
