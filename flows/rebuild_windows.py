@@ -1,14 +1,14 @@
 """``rebuild_windows``: the window sets (train, validation, evaluation) of one data version.
 
-The task is cached by data version and window parameters (``window_cache_key``): an unchanged
-version reuses its windows without touching the data. The library writes the window set under a
-folder keyed the same way, so a cache hit and a rebuild give the same URI.
+The task is cached by data version and window parameters (``window_cache_key``, the library's
+``stages.windows_key``): an unchanged version reuses its windows without touching the data. The
+library writes the window set under a folder with that key, so a hit and a rebuild agree.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import uuid
 from typing import Any
 
 from prefect import flow, task
@@ -19,16 +19,17 @@ from flows.runtime import STORAGE_RETRIES, load_run_config, route_library_logs
 
 
 def window_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    """Data version + resolved window parameters (+ the config file, which locates the data)."""
+    """The library's window-set key (data version + window parameters) and where it lives.
+
+    A cached URI is only reused while its folder exists: when it is gone (a fresh checkout, a
+    cleaned ``runs/``), the key changes and the window set is rebuilt.
+    """
     cfg = load_run_config(parameters.get("config_path"), parameters.get("overrides"))
-    key = {
-        "data_version": parameters["data_version"],
-        "windows": cfg.windows.model_dump(mode="json"),
-        "data_dir": cfg.contract.data_dir,
-        "eval_fraction": cfg.contract.eval_fraction,
-    }
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
-    return f"windows-{digest}"
+    key = stages.windows_key(cfg, parameters["data_version"])
+    folder = (stages.WINDOWS_ROOT / key).resolve()
+    where = hashlib.sha256(str(folder).encode()).hexdigest()[:12]
+    present = "ok" if folder.is_dir() else f"missing-{uuid.uuid4().hex[:8]}"
+    return f"windows-{key}-{where}-{present}"
 
 
 @task(

@@ -4,7 +4,8 @@ One task per batch around the library's ``amad.ingest.ingest`` (pre-parse checks
 Expectations suite, then an append to the dataset or the quarantine with the report). A rejected
 batch is a normal outcome, not a failure: the flow reports it and goes on. When anything was
 accepted the dataset is recorded as a new DVC data version (``amad.versioning.commit``) and
-pushed to the DVC remote when the repository has one. The summary, with a link to each batch's
+pushed to the DVC remote when the repository has one (without a DVC repository the version
+is the dataset's content fingerprint). The summary, with a link to each batch's
 Data Docs, is published as a markdown artifact.
 """
 
@@ -16,19 +17,8 @@ from typing import Any
 from prefect import flow, task
 
 from amad import ingest, versioning
-from amad.config import AmadConfig
-from amad.errors import DataError
 from flows import reports
 from flows.runtime import STORAGE_RETRIES, load_run_config, route_library_logs
-
-
-def dvc_root(cfg: AmadConfig) -> Path:
-    """The DVC repository holding the dataset folder (at or above it)."""
-    data_dir = Path(cfg.contract.data_dir).resolve()
-    root = versioning.find_repo(data_dir.parent if data_dir.exists() else Path.cwd())
-    if root is None:
-        raise DataError(f"no DVC repository at or above {data_dir} (run `dvc init`)")
-    return root
 
 
 @task(name="list-batches", **STORAGE_RETRIES)
@@ -61,26 +51,26 @@ def ingest_batch(
 
 @task(name="data-version")
 def current_data_version(config_path: str | None, overrides: dict[str, Any] | None) -> str | None:
-    """The data version DVC records for the dataset now (None before the first commit)."""
-    cfg = load_run_config(config_path, overrides)
-    return versioning.data_version(dvc_root(cfg), Path(cfg.contract.data_dir).resolve())
+    """The current data version (None before the first accepted batch)."""
+    return ingest.data_version(load_run_config(config_path, overrides))
 
 
-@task(name="commit-data-version")
-def commit_data_version(config_path: str | None, overrides: dict[str, Any] | None) -> str:
-    """``dvc add`` the dataset: the new data version."""
-    cfg = load_run_config(config_path, overrides)
-    return versioning.commit(dvc_root(cfg), Path(cfg.contract.data_dir).resolve())
+@task(name="record-data-version")
+def record_data_version(config_path: str | None, overrides: dict[str, Any] | None) -> str | None:
+    """``dvc add`` the dataset when it sits in a DVC repository: the new data version."""
+    return ingest.record_version(load_run_config(config_path, overrides), push=False)
 
 
 @task(name="push-data-version", **STORAGE_RETRIES)
 def push_data_version(config_path: str | None, overrides: dict[str, Any] | None) -> bool:
-    """Push the recorded version to the DVC remote; False when the repository has none."""
+    """Push the recorded version to the DVC remote; False without a repository or remote."""
     cfg = load_run_config(config_path, overrides)
-    root = dvc_root(cfg)
+    data_dir = Path(cfg.contract.data_dir).resolve()
+    root = versioning.find_repo(data_dir.parent)
+    if root is None:
+        return False
     if not cfg.contract.dvc_remote and not versioning.run_dvc(["remote", "list"], root).strip():
         return False
-    data_dir = Path(cfg.contract.data_dir).resolve()
     versioning.push(root, data_dir, remote=cfg.contract.dvc_remote)
     return True
 
@@ -97,7 +87,7 @@ def validate_telemetry(
     rows = [ingest_batch(name, config_path, overrides) for name in names]
     accepted = sum(row["status"] == "accepted" for row in rows)
     if accepted:
-        version = commit_data_version(config_path, overrides)
+        version = record_data_version(config_path, overrides)
         pushed = push_data_version(config_path, overrides)
     else:
         version, pushed = current_data_version(config_path, overrides), False

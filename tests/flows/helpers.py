@@ -23,6 +23,7 @@ def tiny_overrides(root: Path) -> dict[str, Any]:
         "train.epochs": 1,
         "train.max_windows_per_epoch": 64,
         "promote.require_beats_pca": False,
+        "promote.max_alert_rate": 1.0,  # a 1-epoch toy model alerts a lot; not under test here
         "publish.store": "local",
         "publish.local_root": str(root / "registry"),
         "contract.data_dir": str(root / "data"),

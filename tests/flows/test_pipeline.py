@@ -1,0 +1,150 @@
+"""The whole loop under the Prefect harness: tiny model, local registry, real ingest and DVC."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+from amad import ingest, stages
+from amad.errors import ArtifactError, NonFiniteLossError
+from amad.registry import Registry
+from amad.storage import store_from_config
+from flows import runtime
+from flows.champion_challenger import champion_challenger
+from flows.pipeline import pipeline
+from flows.rebuild_windows import rebuild_windows
+from flows.runtime import load_run_config
+from flows.score import score
+from tests.flows.helpers import PARAMS, make_workspace
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+@pytest.fixture(scope="module")
+def loop(
+    tmp_path_factory: pytest.TempPathFactory, prefect_harness: None
+) -> Iterator[dict[str, Any]]:
+    """One workspace for the module: the first pipeline run (two batches) promotes a champion."""
+    root = tmp_path_factory.mktemp("loop")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)  # runs/ (windows, bundles) lands in the test's folder
+        overrides, batches = make_workspace(root / "ws")
+        cfg = load_run_config(PARAMS, overrides)
+        registry = Registry(store_from_config(cfg.publish), cfg.publish.model_name)
+        slots: list[int] = []
+        real_train = stages.train
+
+        def spy_train(*args: Any, **kwargs: Any) -> Any:
+            with get_client(sync_client=True) as client:
+                limit = client.read_global_concurrency_limit_by_name(runtime.limit_name("amad"))
+            slots.append(limit.active_slots)
+            return real_train(*args, **kwargs)
+
+        mp.setattr(stages, "train", spy_train)
+        first = pipeline([str(b) for b in batches[:2]], config_path=PARAMS, overrides=overrides)
+        mp.setattr(stages, "train", real_train)
+        yield {
+            "overrides": overrides,
+            "batches": [str(b) for b in batches],
+            "registry": registry,
+            "first": first,
+            "slots": slots,
+        }
+
+
+def _artifact_keys(flow_run_ids: set[Any]) -> set[str]:
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(
+                    any_=["champion-vs-challenger", "telemetry-validation", "scores-vs-labels"]
+                )
+            )
+        )
+    return {a.key for a in found if a.flow_run_id in flow_run_ids and a.key}
+
+
+def test_first_run_ingests_trains_and_promotes(loop: dict[str, Any]) -> None:
+    first, registry = loop["first"], loop["registry"]
+    assert first["accepted"] == 2 and first["promoted"], first["reason"]
+    pointer = registry.champion()
+    assert pointer is not None and pointer.version == first["champion"]
+    assert registry.show(pointer.version).data_version == first["data_version"]
+    assert loop["slots"] == [1]  # training ran while holding the model's single retrain slot
+
+
+def test_nothing_new_ends_as_no_new_data(loop: dict[str, Any]) -> None:
+    state = pipeline([], config_path=PARAMS, overrides=loop["overrides"], return_state=True)
+    assert state.is_completed() and state.name == "NoNewData"
+    again = pipeline(loop["batches"][:1], config_path=PARAMS, overrides=loop["overrides"],
+                     return_state=True)  # fmt: skip
+    assert again.name == "NoNewData"  # a re-sent batch is a duplicate, not new data
+
+
+def test_failed_training_keeps_the_champion(
+    loop: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry, before = loop["registry"], loop["registry"].champion()
+
+    def nan_train(*args: Any, **kwargs: Any) -> Any:
+        raise NonFiniteLossError("loss became NaN at epoch 1")
+
+    monkeypatch.setattr(stages, "train", nan_train)
+    state = pipeline(
+        [], config_path=PARAMS, overrides=loop["overrides"], force=True, return_state=True
+    )
+    assert state.is_failed()
+    with pytest.raises(NonFiniteLossError):
+        state.result()
+    assert registry.champion() == before
+    assert len(registry.list_versions()) == 1
+
+
+def test_new_data_retrains_compares_and_scores(loop: dict[str, Any]) -> None:
+    first, registry, overrides = loop["first"], loop["registry"], loop["overrides"]
+    state = pipeline(loop["batches"][2:], config_path=PARAMS, overrides=overrides,
+                     return_state=True)  # fmt: skip
+    second = state.result()
+    assert second["data_version"] != first["data_version"]
+    assert second["challenger"] != first["challenger"]
+    versions = [v.version for v in registry.list_versions()]
+    assert second["challenger"] in versions and len(versions) == 2
+    expected = second["challenger"] if second["promoted"] else first["champion"]
+    assert registry.champion().version == expected
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs()
+    ids = {state.state_details.flow_run_id} | {r.id for r in runs if r.parent_task_run_id}
+    assert {"champion-vs-challenger", "telemetry-validation", "scores-vs-labels"} <= (
+        _artifact_keys(ids)
+    )
+
+    out = Path(overrides["publish.local_root"]).parent / "scores-out"
+    scored = score(loop["batches"][2], output_uri=str(out), config_path=PARAMS,
+                   overrides=overrides)  # fmt: skip
+    assert scored["version"] == expected and scored["rows"] > 0
+    assert list(out.rglob("scores.parquet"))
+
+
+def test_tampered_version_is_refused(loop: dict[str, Any]) -> None:
+    registry, overrides = loop["registry"], loop["overrides"]
+    champion = registry.champion()
+    store_root = Path(overrides["publish.local_root"])
+    weights = next(store_root.rglob(f"{champion.version}/files/weights.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-8] + b"tampered")
+
+    current = ingest.data_version(load_run_config(PARAMS, overrides))
+    assert current is not None
+    windows = rebuild_windows(current, PARAMS, overrides)
+    state = champion_challenger(
+        champion.version, windows, config_path=PARAMS, overrides=overrides, return_state=True
+    )
+    assert state.is_failed()
+    with pytest.raises(ArtifactError):
+        state.result()
+    assert registry.champion() == champion
