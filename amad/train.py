@@ -366,6 +366,11 @@ def fit(
             progress=progress, on_step=on_step, global_step=run.global_step,
         )  # fmt: skip
         val_rec = eval_step(step_model, val_eval, train_cfg.batch_size, device)
+        if not np.isfinite(val_rec):  # e.g. a non-finite gradient on the epoch's last step
+            raise NonFiniteLossError(
+                f"validation loss became {val_rec} after epoch {run.epoch + 1}; "
+                "the last good checkpoint is kept"
+            )
         run.history.append({"epoch": float(run.epoch), "lr": lr, **stats, "val_rec": val_rec})
         run.stopped = run.stopper.update(run.epoch, val_rec, model)
         run.schedule.step()

@@ -128,6 +128,16 @@ def test_nan_loss_raises_and_keeps_the_last_good_checkpoint(
     assert state["epoch"] == 1 and all(torch.isfinite(v).all() for v in state["model"].values())
 
 
+def test_nonfinite_validation_loss_is_not_checkpointed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = iter([1.0, float("inf")])
+    monkeypatch.setattr(train_mod, "eval_step", lambda *a, **k: next(values))
+    with pytest.raises(NonFiniteLossError, match="validation loss became inf after epoch 2"):
+        fit(MODEL, _cfg(), TRAIN, VAL, checkpoint_dir=tmp_path, progress=False)
+    assert load_checkpoint(tmp_path / CHECKPOINT)["epoch"] == 1
+
+
 def test_early_stopping_watches_only_the_validation_loss(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[np.ndarray] = []
     losses = iter([1.0, 2.0, 3.0, 4.0, 5.0])
