@@ -299,8 +299,9 @@ def _run_entity(spec: BenchSpec, entity: str, doc: dict[str, Any]) -> None:
 
 def run_bench(spec: BenchSpec) -> dict[str, Any]:
     """Run the benchmark; returns the results document also written to ``spec.out``."""
-    for name in spec.detectors:
-        make_detector(name, profile=spec.profile)  # fail fast on unknown names
+    _, model_over = _split_overrides(spec.overrides)
+    for name in spec.detectors:  # fail fast on unknown names and invalid overrides
+        make_detector(name, profile=spec.profile, overrides=model_over)
     entities = resolve_entities(spec)
     spec.out.mkdir(parents=True, exist_ok=True)
     doc = {**_header(spec, entities), "entities": _load_previous(spec)}

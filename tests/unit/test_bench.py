@@ -171,3 +171,14 @@ def test_generic_folder_with_an_anomaly_free_entity(tmp_path: Path) -> None:
     assert doc["entities"]["quiet"]["pca"]["metrics"]["vus_pr"] is None
     assert doc["means"]["pca"]["vus_pr"] == doc["entities"]["busy"]["pca"]["metrics"]["vus_pr"]
     assert doc["means"]["pca"]["auc_roc"] > 0.9
+
+
+def test_bad_names_fail_before_any_work(tmp_path: Path) -> None:
+    from amad.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown detector"):
+        run_bench(BenchSpec(dataset="synthetic", detectors=("pca", "nope"), out=tmp_path))
+    with pytest.raises(ConfigError, match=r"model\.bogus"):
+        run_bench(BenchSpec(dataset="synthetic", detectors=("amad",), out=tmp_path,
+                            overrides={"model.bogus": 1}))  # fmt: skip
+    assert not (tmp_path / "results.json").exists()
