@@ -64,23 +64,21 @@ class _ToeplitzRowNormalise(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, mixed: Tensor) -> Tensor:
         m = toeplitz_rows(mixed)  # (..., t, s) strided view
-        positive = m > 0
         p = torch.relu(m).add_(MASK_EPS)
         total = p.sum(dim=-1, keepdim=True)  # (..., t, 1)
         p.div_(total)
-        ctx.save_for_backward(p, total, positive)
-        ctx.mixed_shape = mixed.shape
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(p, total, m > 0)
+            ctx.mixed_shape = mixed.shape
         return p
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> Tensor:  # type: ignore[override]
         p, total, positive = ctx.saved_tensors
         grad_mixed = grad.new_zeros(ctx.mixed_shape)
-        g = toeplitz_rows(grad_mixed)  # (..., t, s) view into grad_mixed
-        torch.mul(grad, p, out=g)
-        dot = g.sum(dim=-1, keepdim=True)  # (..., t, 1): sum_j grad_j P_j
-        torch.sub(grad, dot, out=g)
-        g.div_(total).mul_(positive)
+        dot = torch.linalg.vecdot(grad, p).unsqueeze(-1)  # (..., t, 1): sum_j grad_j P_j
+        g = toeplitz_rows(grad_mixed)  # (..., t, s) view into grad_mixed, filled in place
+        g.copy_(grad).sub_(dot).div_(total).mul_(positive)
         return grad_mixed
 
 

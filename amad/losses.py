@@ -127,11 +127,12 @@ def contrastive_loss(
         idx = torch.randperm(a.shape[0], device=a.device)[:max_steps]  # (n,)
         a, b = a[idx], b[idx]
     dtype = torch.promote_types(a.dtype, torch.float32)
-    a = F.normalize(a.to(dtype), dim=-1)
-    b = F.normalize(b.to(dtype), dim=-1)
-    logits = a @ b.T / temperature  # (n, n)
-    target = torch.arange(a.shape[0], device=a.device)
-    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+    with torch.autocast(device_type=a.device.type, enabled=False):  # similarities in fp32
+        a = F.normalize(a.to(dtype), dim=-1)
+        b = F.normalize(b.to(dtype), dim=-1)
+        logits = a @ b.T / temperature  # (n, n)
+        target = torch.arange(a.shape[0], device=a.device)
+        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 
 def _contrastive(out: ModelOutput, cfg: TrainConfig) -> Tensor | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import json
 import statistics
 import time
@@ -58,9 +59,21 @@ class Row:
         return self.infer / self.ref_infer if self.ref_infer else float("nan")
 
 
+def tune_glibc_malloc() -> bool:
+    """Keep freed memory in the heap (no mmap, no trim), so large CPU tensors are reused
+    instead of page-faulted in afresh on every allocation. Linux/glibc only."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4
+    return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2**62))
+
+
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[None]:
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    """bf16 autocast on the device when enabled (CUDA by default; CPU with --cpu-bf16)."""
+    if enabled:
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -166,7 +179,7 @@ def measure(args: argparse.Namespace, channels: int, batch: int) -> Row:
     model = AMAD(mcfg, n_channels=channels).to(device)
     fast = torch.compile(model) if args.compile else model
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, fused=True)
-    amp = device.type == "cuda" and not args.fp32
+    amp = (device.type == "cuda" and not args.fp32) or (device.type == "cpu" and args.cpu_bf16)
     train_steps = {"train": amad_train_step(fast, opt, x, tcfg, amp)}
     infer_steps = {"infer": amad_infer_step(fast, x, amp)}
     if not args.no_reference:
@@ -193,10 +206,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--no-reference", action="store_true", help="skip the two-pass reference")
     ap.add_argument("--compile", action="store_true", help="torch.compile the AMAD model")
     ap.add_argument("--fp32", action="store_true", help="no bf16 autocast on CUDA")
+    ap.add_argument(
+        "--cpu-bf16", action="store_true", help="bf16 autocast for AMAD on CPU (AMX/AVX512-BF16)"
+    )
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--steps", type=int, default=5, help="timed rounds (median reported)")
     ap.add_argument("--quick", action="store_true", help="1 warm-up and 3 timed rounds")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    ap.add_argument(
+        "--tune-malloc", action="store_true", help="glibc: no mmap/trim for large CPU tensors"
+    )
     ap.add_argument("--json", help="also write the rows to this JSON file")
     args = ap.parse_args(argv)
     if args.quick:
@@ -208,10 +227,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    tuned = tune_glibc_malloc() if args.tune_malloc else False
     print(
         f"# AMAD mask={args.mask} mixup={not args.no_mixup} contrastive={not args.no_contrastive}"
         f" L={args.length} d=512 h=8 layers=3 device={args.device} threads={torch.get_num_threads()}"
-        f" compile={args.compile} warmup={args.warmup} steps={args.steps}"
+        f" compile={args.compile} cpu_bf16={args.cpu_bf16} malloc_tuned={tuned} warmup={args.warmup} steps={args.steps}"
     )
     header = "C    batch  train/s  ref_train/s  ratio  infer/s  ref_infer/s  ratio  peak_GiB"
     print(header)
