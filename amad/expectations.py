@@ -401,14 +401,18 @@ def _gx_runtime() -> tuple[Any, Any]:
 _DEFINITIONS: dict[str, Any] = {}
 
 
-def _definition(expectations: list[Any]) -> Any:
-    """A validation definition for this list of expectations, built once per distinct suite."""
-    key = json.dumps(
-        [e.configuration.to_json_dict() for e in expectations], sort_keys=True, default=str
-    )
+def suite_definition(
+    contract: Contract,
+    *,
+    with_label: bool,
+    reference: Mapping[str, Mapping[str, float]] | None = None,
+) -> Any:
+    """The GX validation definition of this contract's suite, built once per distinct input."""
+    key = json.dumps([contract.cfg.model_dump(mode="json"), with_label, reference], sort_keys=True)
     if key not in _DEFINITIONS:
         context, batch_definition = _gx_runtime()
         name = f"contract-{len(_DEFINITIONS)}"
+        expectations = build_expectations(contract, with_label=with_label, reference=reference)
         suite = context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
         _DEFINITIONS[key] = context.validation_definitions.add(
             gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
@@ -592,9 +596,7 @@ def validate_frame(
 ) -> ValidationReport:
     """Run the contract's suite on a frame from ``schema.prepare_frame``."""
     with_label = contract.label is not None and contract.label in prepared.columns
-    definition = _definition(
-        build_expectations(contract, with_label=with_label, reference=reference)
-    )
+    definition = suite_definition(contract, with_label=with_label, reference=reference)
     result = definition.run(batch_parameters={"dataframe": prepared}, result_format=RESULT_FORMAT)
     report = _report(name, prepared, result)
     log.info("%s", report.summary())
