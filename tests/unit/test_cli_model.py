@@ -185,3 +185,46 @@ def test_threads_option_sets_torch_threads(
         assert code == 0 and torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.slow
+def test_a_sigkilled_training_run_resumes_to_the_same_bundle(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import torch
+
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(yaml.safe_dump({**TINY, "train": {**TINY["train"], "epochs": 4,
+                                                      "max_windows_per_epoch": 48}}))  # fmt: skip
+
+    def cmd(ckpt: str, out: str) -> list[str]:
+        return [sys.executable, "-c", "from amad.cli import main; main()", "train",
+                "--config", str(cfg), "--checkpoint-dir", str(tmp_path / ckpt),
+                "--out", str(tmp_path / out), "--no-progress", "--no-evaluate", "--threads", "1"]  # fmt: skip
+
+    victim = subprocess.Popen(cmd("ck", "killed"), stderr=subprocess.DEVNULL)
+    checkpoint = tmp_path / "ck" / "checkpoint.pt"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    done = torch.load(checkpoint, weights_only=True)["epoch"]
+    assert 1 <= done < 4 and not (tmp_path / "killed").exists()
+
+    subprocess.run(cmd("ck", "resumed"), check=True, capture_output=True)
+    subprocess.run(cmd("full_ck", "full"), check=True, capture_output=True)
+    same = ("weights.safetensors", "history.json", "threshold.json")
+    for name in same:
+        resumed = json.loads((tmp_path / "resumed" / "manifest.json").read_text())["files"][name]
+        full = json.loads((tmp_path / "full" / "manifest.json").read_text())["files"][name]
+        if name == "history.json":  # timings differ; losses must not
+            h1 = json.loads((tmp_path / "resumed" / name).read_text())
+            h2 = json.loads((tmp_path / "full" / name).read_text())
+            assert [e["train_loss"] for e in h1] == [e["train_loss"] for e in h2]
+        else:
+            assert resumed["sha256"] == full["sha256"], name
