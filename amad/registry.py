@@ -4,13 +4,15 @@ Layout in a ``Store`` for a model ``NAME``::
 
     models/NAME/versions/VERSION/files/<bundle files incl. manifest.json>
     models/NAME/versions/VERSION/version.json     written LAST: file hashes, run id, metrics
+    models/NAME/content/<content id>.json         which version id a bundle's content was given
     models/NAME/history/00000001.json             one object per promotion/rollback, never rewritten
     models/NAME/decisions/<utc>-<run>.json        every champion/challenger decision, with numbers
     models/NAME/champion.json                     the pointer: version, run id, generation, lineage
 
 A version id is ``<UTC yyyymmddThhmmssZ>-<12 hex of the bundle manifest's sha256>``, so ids sort
-by time and a rerun of ``publish_version`` on the same bundle finds and completes (or simply
-returns) the version it started. A version is *complete* only when ``version.json`` exists; it is
+by time. The first publish of a bundle claims its id with a create-only write of
+``content/<content id>.json``, so a rerun (or a concurrent run) of ``publish_version`` on the same
+bundle finds and completes (or simply returns) that one version. A version is *complete* only when ``version.json`` exists; it is
 written after every file has been uploaded and read back with matching sha256, so a publish that
 dies half-way leaves nothing visible to ``list_versions``/``show``/``fetch``/``promote``.
 
@@ -203,13 +205,10 @@ class Registry:
         """Upload a bundle as an immutable version and return its id (idempotent per bundle)."""
         root = Path(bundle_dir)
         manifest_bytes, files = self._read_local_bundle(root)
-        content_id = sha256_bytes(manifest_bytes)[:12]
-        existing = self._versions_with_content(content_id)
-        for version in existing:
-            if self.store.exists(self._vkey(version, VERSION_FILE)):
-                log.info("%s: bundle already published as %s", self.model_name, version)
-                return version
-        version = existing[-1] if existing else f"{_now():%Y%m%dT%H%M%SZ}-{content_id}"
+        version = self._claim_version(sha256_bytes(manifest_bytes)[:12])
+        if self.store.exists(self._vkey(version, VERSION_FILE)):
+            log.info("%s: bundle already published as %s", self.model_name, version)
+            return version
         log.info("%s: publishing %s from %s (run %s)", self.model_name, version, root, run_id)
         for rel in sorted(files):
             data = manifest_bytes if rel == BUNDLE_MANIFEST else (root / rel).read_bytes()
@@ -248,8 +247,22 @@ class Registry:
                 raise ArtifactError(f"{root}: {rel!r} does not match its manifest sha256")
         return manifest_bytes, {**listed, BUNDLE_MANIFEST: sha256_bytes(manifest_bytes)}
 
-    def _versions_with_content(self, content_id: str) -> list[str]:
-        return [v for v in self._version_ids(complete_only=False) if v.endswith("-" + content_id)]
+    def _claim_version(self, content_id: str) -> str:
+        """The version id of this content: claimed once (If-None-Match), reused by every rerun."""
+        key = f"{self.base}/content/{content_id}.json"
+        try:
+            data, _ = self.store.get_bytes(key)
+        except ObjectNotFoundError:
+            version = f"{_now():%Y%m%dT%H%M%SZ}-{content_id}"
+            try:
+                self.store.put_bytes(key, _json_bytes({"version": version}), if_none_match=True)
+                return version
+            except ConflictError:  # a concurrent publish of the same bundle claimed it first
+                data, _ = self.store.get_bytes(key)
+        version = str(_load_json(data, key).get("version", ""))
+        if not _VERSION.match(version) or not version.endswith(content_id):
+            raise ArtifactError(f"{key} is malformed")
+        return version
 
     def _put_immutable(self, key: str, data: bytes, digest: str) -> None:
         """Write once; if the key exists (an interrupted publish), keep it only if identical."""

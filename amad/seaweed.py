@@ -211,8 +211,8 @@ class SeaweedServer:
             args.append(f"-s3.config={self.identities_path}")
         return args
 
-    def start(self, *, timeout: float = 30.0, detach: bool = False) -> float:
-        """Start and wait until S3 answers; return the seconds that took."""
+    def start(self, *, timeout: float = 30.0) -> float:
+        """Start and wait until S3 answers and a volume server has joined; return the seconds."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.credentials is not None:
             write_private(self.identities_path, self.credentials.identities_json())
@@ -227,11 +227,30 @@ class SeaweedServer:
             )
         try:
             waited = wait_http(self.endpoint_url + "/", timeout=timeout, proc=self.process)
+            waited += self._wait_volume_server(timeout)
         except StackError as exc:
             self.stop()
             raise StackError(f"weed mini failed: {exc}\n{_log_tail(self.log_path)}") from exc
         log.info("SeaweedFS S3 at %s ready in %.1f s", self.endpoint_url, waited)
         return waited
+
+    def _wait_volume_server(self, timeout: float) -> float:
+        """Wait until the master lists a data node: before that, reads after a restart fail."""
+        url = f"http://127.0.0.1:{self.ports['master']}/dir/status"
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            try:
+                with urllib.request.urlopen(url, timeout=2.0) as response:
+                    topology = json.loads(response.read()).get("Topology", {})
+                racks = [
+                    r for dc in topology.get("DataCenters") or [] for r in dc.get("Racks") or []
+                ]
+                if any(r.get("DataNodes") for r in racks):
+                    return time.monotonic() - start
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.1)
+        raise StackError(f"no SeaweedFS volume server joined within {timeout:.0f} s")
 
     @property
     def pid(self) -> int | None:

@@ -51,7 +51,7 @@ def test_server_killed_mid_publish_leaves_no_half_version(
     def kill_on_second_file(**_: Any) -> None:
         nonlocal puts
         puts += 1
-        if puts == 2:  # one bundle file is stored, the rest (and version.json) are not
+        if puts == 3:  # id claimed, one bundle file stored; the rest and version.json are not
             server.stop(kill=True)
 
     doomed.client.meta.events.register("before-send.s3.PutObject", kill_on_second_file)

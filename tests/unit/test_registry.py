@@ -102,12 +102,12 @@ def test_interrupted_publish_is_invisible_and_a_rerun_completes_it(
     store: LocalStore, tmp_path: Path
 ) -> None:
     bundle = make_bundle(tmp_path / "b1", "1")
-    flaky = Registry(FlakyStore(store, fail_after=1), "demo")  # type: ignore[arg-type]
+    flaky = Registry(FlakyStore(store, fail_after=2), "demo")  # type: ignore[arg-type]
     with pytest.raises(TransientStorageError):
         flaky.publish_version(bundle, run_id="r1")
     reg = Registry(store, "demo")
     assert reg.list_versions() == []
-    assert len(reg._version_ids(complete_only=False)) == 1  # half-written, hidden
+    assert len(reg._version_ids(complete_only=False)) == 1  # claimed and half-written, hidden
     version = reg.publish_version(bundle, run_id="r1")
     assert reg._version_ids(complete_only=False) == [version]  # completed, not duplicated
     assert [i.version for i in reg.list_versions()] == [version]
@@ -272,3 +272,21 @@ def test_fetch_replaces_an_earlier_fetch_but_not_other_folders(
     with pytest.raises(ArtifactError, match="not overwriting"):
         reg.fetch(v, precious)
     assert (precious / "thesis.tex").exists()
+
+
+def test_concurrent_publishes_of_one_bundle_make_one_version(reg: Registry, tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path / "b", "1")
+    barrier = threading.Barrier(4)
+    got: list[str] = []
+
+    def publish(i: int) -> None:
+        barrier.wait()
+        got.append(Registry(reg.store, "demo").publish_version(bundle, run_id=f"r{i}"))
+
+    threads = [threading.Thread(target=publish, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(got)) == 1 and len(got) == 4
+    assert reg._version_ids(complete_only=False) == [got[0]]
