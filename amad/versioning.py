@@ -77,6 +77,7 @@ def find_repo(start: str | Path) -> Path | None:
 def init_repo(root: str | Path, *, no_scm: bool = False) -> Path:
     """``dvc init`` in ``root`` unless it is a DVC repository already."""
     path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
     if not (path / ".dvc").is_dir():
         run_dvc(["init", "--quiet", *(["--no-scm"] if no_scm else [])], path)
     return path
