@@ -11,10 +11,11 @@ Layout in a ``Store`` for a model ``NAME``::
 
 A version id is ``<UTC yyyymmddThhmmssZ>-<12 hex of the bundle manifest's sha256>``, so ids sort
 by time. The first publish of a bundle claims its id with a create-only write of
-``content/<content id>.json``, so a rerun (or a concurrent run) of ``publish_version`` on the same
-bundle finds and completes (or simply returns) that one version. A version is *complete* only when ``version.json`` exists; it is
-written after every file has been uploaded and read back with matching sha256, so a publish that
-dies half-way leaves nothing visible to ``list_versions``/``show``/``fetch``/``promote``.
+``content/<content id>.json``, so a rerun (or a concurrent run) of ``publish_version`` on the
+same bundle finds and completes (or simply returns) that one version. A version is *complete*
+only when ``version.json`` exists; it is written after every file has been uploaded and read
+back with matching sha256, so a publish that dies half-way leaves nothing visible to
+``list_versions``/``show``/``fetch``/``promote``.
 
 The champion pointer moves only after the target version is verified by reading every file back,
 and only with a conditional write: ``If-Match`` on the pointer's ETag (``If-None-Match: *`` for
