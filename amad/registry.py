@@ -27,27 +27,30 @@ writes ``history/<generation>.json`` (repaired on the next promotion if a crash 
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import logging
-import math
 import re
 import shutil
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
 from amad.errors import ArtifactError, ConflictError, ObjectNotFoundError, PromotionError
+from amad.registry_records import (
+    ChampionPointer,
+    VersionInfo,
+    bundle_file_hashes,
+    json_bytes,
+    load_json,
+    utc_now,
+)
 from amad.storage import Store, sha256_bytes
 
 log = logging.getLogger(__name__)
 
 BUNDLE_MANIFEST = "manifest.json"
 VERSION_FILE = "version.json"
-FORMAT = "amad-registry/1"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _VERSION = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{12}$")
 _MAX_LINEAGE = 100
@@ -58,116 +61,6 @@ class _Read(Enum):
 
 
 READ_CURRENT = _Read.CURRENT  # promote(): read the pointer now instead of an expected one
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _finite(obj: Any) -> Any:
-    """JSON-safe copy: NaN/inf become None (strict JSON has no NaN)."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Mapping):
-        return {str(k): _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-def _json_bytes(obj: Any) -> bytes:
-    return (json.dumps(_finite(obj), indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
-
-
-def _load_json(data: bytes, what: str) -> dict[str, Any]:
-    try:
-        obj = json.loads(data)
-    except ValueError as exc:
-        raise ArtifactError(f"{what} is not valid JSON: {exc}") from exc
-    if not isinstance(obj, dict):
-        raise ArtifactError(f"{what} must be a JSON object")
-    return obj
-
-
-def bundle_file_hashes(manifest: Mapping[str, Any]) -> dict[str, str]:
-    """``{name: sha256}`` from a bundle manifest (values may be hex strings or {"sha256": ...})."""
-    files = manifest.get("files")
-    if not isinstance(files, dict) or not files:
-        raise ArtifactError("bundle manifest lists no files")
-    out: dict[str, str] = {}
-    for name, meta in files.items():
-        digest = meta.get("sha256") if isinstance(meta, dict) else meta
-        if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
-            raise ArtifactError(f"bundle manifest has no valid sha256 for {name!r}")
-        out[str(name)] = digest
-    return out
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    """What ``version.json`` says about one complete version."""
-
-    model_name: str
-    version: str
-    run_id: str
-    created_at: str
-    data_version: str | None
-    metrics: dict[str, Any]
-    files: dict[str, str]  # relpath -> sha256, the bundle manifest included
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT, **asdict(self)}
-
-    @classmethod
-    def from_dict(cls, obj: Mapping[str, Any]) -> VersionInfo:
-        try:
-            return cls(
-                model_name=str(obj["model_name"]),
-                version=str(obj["version"]),
-                run_id=str(obj["run_id"]),
-                created_at=str(obj["created_at"]),
-                data_version=obj.get("data_version"),
-                metrics=dict(obj.get("metrics") or {}),
-                files={str(k): str(v) for k, v in dict(obj["files"]).items()},
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ArtifactError(f"version record is malformed: {exc!r}") from exc
-
-
-@dataclass(frozen=True)
-class ChampionPointer:
-    """The champion pointer's content plus the ETag it was read with."""
-
-    model_name: str
-    version: str
-    run_id: str
-    reason: str
-    promoted_at: str
-    generation: int
-    lineage: list[str] = field(default_factory=list)
-    etag: str | None = field(default=None, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.pop("etag")
-        return out
-
-    @classmethod
-    def from_bytes(cls, data: bytes, etag: str) -> ChampionPointer:
-        obj = _load_json(data, "champion pointer")
-        try:
-            return cls(
-                model_name=str(obj["model_name"]),
-                version=str(obj["version"]),
-                run_id=str(obj["run_id"]),
-                reason=str(obj.get("reason", "")),
-                promoted_at=str(obj["promoted_at"]),
-                generation=int(obj["generation"]),
-                lineage=[str(v) for v in obj.get("lineage", [])],
-                etag=etag,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ArtifactError(f"champion pointer is malformed: {exc!r}") from exc
 
 
 class Registry:
@@ -219,14 +112,14 @@ class Registry:
             model_name=self.model_name,
             version=version,
             run_id=run_id,
-            created_at=_now().isoformat(timespec="seconds"),
+            created_at=utc_now().isoformat(timespec="seconds"),
             data_version=data_version,
             metrics=dict(metrics or {}),
             files=files,
         )
         try:
             self.store.put_bytes(
-                self._vkey(version, VERSION_FILE), _json_bytes(info.to_dict()), if_none_match=True
+                self._vkey(version, VERSION_FILE), json_bytes(info.to_dict()), if_none_match=True
             )
         except ConflictError:
             log.info("%s: %s was completed concurrently", self.model_name, version)
@@ -239,7 +132,7 @@ class Registry:
         if not path.is_file():
             raise ArtifactError(f"{root} has no {BUNDLE_MANIFEST}; not a bundle")
         manifest_bytes = path.read_bytes()
-        listed = bundle_file_hashes(_load_json(manifest_bytes, str(path)))
+        listed = bundle_file_hashes(load_json(manifest_bytes, str(path)))
         for rel, digest in listed.items():
             file = root / rel
             if not file.is_file():
@@ -254,13 +147,13 @@ class Registry:
         try:
             data, _ = self.store.get_bytes(key)
         except ObjectNotFoundError:
-            version = f"{_now():%Y%m%dT%H%M%SZ}-{content_id}"
+            version = f"{utc_now():%Y%m%dT%H%M%SZ}-{content_id}"
             try:
-                self.store.put_bytes(key, _json_bytes({"version": version}), if_none_match=True)
+                self.store.put_bytes(key, json_bytes({"version": version}), if_none_match=True)
                 return version
             except ConflictError:  # a concurrent publish of the same bundle claimed it first
                 data, _ = self.store.get_bytes(key)
-        version = str(_load_json(data, key).get("version", ""))
+        version = str(load_json(data, key).get("version", ""))
         if not _VERSION.match(version) or not version.endswith(content_id):
             raise ArtifactError(f"{key} is malformed")
         return version
@@ -311,7 +204,7 @@ class Registry:
             data, _ = self.store.get_bytes(self._vkey(version, VERSION_FILE))
         except ObjectNotFoundError as exc:
             raise ArtifactError(f"{self.model_name} has no complete version {version}") from exc
-        info = VersionInfo.from_dict(_load_json(data, f"{version}/{VERSION_FILE}"))
+        info = VersionInfo.from_dict(load_json(data, f"{version}/{VERSION_FILE}"))
         if info.version != version or info.model_name != self.model_name:
             raise ArtifactError(f"{version}/{VERSION_FILE} describes another version")
         return info
@@ -321,7 +214,7 @@ class Registry:
         info = self.show(version)
         self._verify_files(version, info.files)
         manifest_bytes, _ = self.store.get_bytes(self._vkey(version, f"files/{BUNDLE_MANIFEST}"))
-        listed = bundle_file_hashes(_load_json(manifest_bytes, BUNDLE_MANIFEST))
+        listed = bundle_file_hashes(load_json(manifest_bytes, BUNDLE_MANIFEST))
         if any(info.files.get(rel) != digest for rel, digest in listed.items()):
             raise ArtifactError(f"{self.model_name} {version}: record and manifest disagree")
         return info
@@ -360,7 +253,7 @@ class Registry:
     def history(self) -> list[dict[str, Any]]:
         """Every promotion/rollback event, oldest first."""
         keys = self.store.list(f"{self.base}/history/")
-        return [_load_json(self.store.get_bytes(k)[0], k) for k in keys if k.endswith(".json")]
+        return [load_json(self.store.get_bytes(k)[0], k) for k in keys if k.endswith(".json")]
 
     # -- move the pointer -------------------------------------------------------------------
     def promote(
@@ -416,11 +309,11 @@ class Registry:
             version=version,
             run_id=run_id,
             reason=reason,
-            promoted_at=_now().isoformat(timespec="microseconds"),
+            promoted_at=utc_now().isoformat(timespec="microseconds"),
             generation=(current.generation if current else 0) + 1,
             lineage=lineage,
         )
-        data = _json_bytes(new.to_dict())
+        data = json_bytes(new.to_dict())
         try:
             if current is None:
                 etag = self.store.put_bytes(self.pointer_key, data, if_none_match=True)
@@ -456,14 +349,14 @@ class Registry:
             "decision": dict(decision) if decision else None,
         }
         try:
-            self.store.put_bytes(key, _json_bytes(event), if_none_match=True)
+            self.store.put_bytes(key, json_bytes(event), if_none_match=True)
         except ConflictError:
             log.debug("history event %s already written", key)
 
     def record_decision(self, decision: Mapping[str, Any], *, run_id: str) -> str:
         """Store a champion/challenger decision (promoted or not); return its key."""
-        key = f"{self.base}/decisions/{_now():%Y%m%dT%H%M%S%fZ}-{sha256_bytes(run_id.encode())[:8]}.json"
-        self.store.put_bytes(key, _json_bytes({"run_id": run_id, **dict(decision)}))
+        key = f"{self.base}/decisions/{utc_now():%Y%m%dT%H%M%S%fZ}-{sha256_bytes(run_id.encode())[:8]}.json"
+        self.store.put_bytes(key, json_bytes({"run_id": run_id, **dict(decision)}))
         return key
 
 
