@@ -73,7 +73,7 @@ class TrainResult:
 def select_device(preference: str) -> torch.device:
     """``auto`` -> CUDA when present, else CPU; ``cuda`` without a GPU is an error."""
     if preference == "cuda" and not torch.cuda.is_available():
-        raise TrainingError("train.device=cuda but no CUDA device is available")
+        raise TrainingError("device cuda was requested but no CUDA device is available")
     if preference == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(preference)

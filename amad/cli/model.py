@@ -188,6 +188,8 @@ def _load_source_split(
               help="Which period of --source to score.")  # fmt: skip
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True,
               help="scores.parquet or scores.csv")  # fmt: skip
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              help="Where to run the model (auto: CUDA when present).")  # fmt: skip
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a tty).")
 @THREADS_OPTION
 def score_command(
@@ -198,16 +200,19 @@ def score_command(
     entity: str | None,
     split: str,
     out: Path,
+    device: str,
     progress: bool | None,
     threads: int | None,
 ) -> None:
     """Score a series with BUNDLE: per-step scores and alert flags."""
+    from amad.train import select_device
+
     _set_threads(threads)
     if (input_path is None) == (source is None):
         raise click.UsageError("give exactly one of --input FILE or --source ... --entity ...")
     if out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise click.BadParameter(f"{out}: use a .parquet or .csv file name", param_hint="--out")
-    loaded = load_bundle(bundle)
+    loaded = load_bundle(bundle, device=select_device(device))
     if input_path is not None:
         values, labels = read_input(input_path)
     else:
