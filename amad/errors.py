@@ -12,7 +12,7 @@
     │   ├── TransientStorageError   worth retrying (timeouts, 5xx, connection refused)
     │   ├── PermanentStorageError   not worth retrying (404, access denied, bad request)
     │   │   ├── StorageAuthError    credentials rejected
-    │   │   └── ObjectNotFoundError the key (or bucket) does not exist
+    │   │   └── ObjectNotFoundError the key does not exist (a missing bucket is permanent)
     │   └── ConflictError           a conditional write lost a race (pointer moved underneath)
     ├── PromotionError              a model may not be promoted (guardrail or policy)
     └── StackError                  the local stack (S3 server, Prefect server) failed to start/stop
@@ -78,7 +78,7 @@ class StorageAuthError(PermanentStorageError):
 
 
 class ObjectNotFoundError(PermanentStorageError):
-    """The requested key (or its bucket) does not exist."""
+    """The requested key does not exist (its bucket does)."""
 
 
 class ConflictError(StorageError):

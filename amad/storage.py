@@ -15,7 +15,8 @@ raises ``ConflictError``.
 
 Every botocore error is translated in exactly one place, ``_translated``: timeouts, connection
 failures, throttling and 5xx become ``TransientStorageError`` (worth a retry); rejected
-credentials ``StorageAuthError``; a missing key ``ObjectNotFoundError``; 412/409
+credentials ``StorageAuthError``; a missing key ``ObjectNotFoundError`` (a missing bucket is a
+``PermanentStorageError``, so it never reads as an empty registry); 412/409
 ``ConflictError``; everything else ``PermanentStorageError``.
 """
 
@@ -207,7 +208,7 @@ _AUTH_CODES = frozenset(
         "403",
     }
 )
-_NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NotFound", "404"})
+_NOT_FOUND_CODES = frozenset({"NoSuchKey", "NotFound", "404"})
 _CONFLICT_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412"})
 _TRANSIENT_CODES = frozenset(
     {
@@ -239,6 +240,8 @@ def translate_client_error(exc: bexc.ClientError, what: str) -> StorageError:
         return ConflictError(msg)
     if code in _AUTH_CODES or status in (401, 403):
         return StorageAuthError(f"{msg} (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)")
+    if code == "NoSuchBucket":  # a wrong bucket must not read as "no champion yet"
+        return PermanentStorageError(f"{msg} (create it first, e.g. with amad stack up)")
     if code in _NOT_FOUND_CODES or status == 404:
         return ObjectNotFoundError(msg)
     if code in _TRANSIENT_CODES or status == 429 or status >= 500:

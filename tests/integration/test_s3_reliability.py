@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 
-from amad.errors import ArtifactError, ConflictError, StorageAuthError, TransientStorageError
+from amad.errors import (
+    ArtifactError,
+    ConflictError,
+    ObjectNotFoundError,
+    PermanentStorageError,
+    StorageAuthError,
+    TransientStorageError,
+)
 from amad.registry import Registry
 from amad.seaweed import SeaweedServer
 from amad.storage import S3Store, store_from_uri
@@ -194,3 +201,10 @@ def test_store_from_uri_uses_the_environment(s3_env: dict[str, str], s3_bucket: 
     store.put_bytes("hello.txt", b"hi")
     assert store.get_bytes("hello.txt")[0] == b"hi"
     assert store.list() == ["hello.txt"]
+
+
+def test_missing_bucket_never_reads_as_no_champion(s3_server: SeaweedServer) -> None:
+    reg = Registry(s3_server.store("never-created-bucket"), "m")
+    with pytest.raises(PermanentStorageError) as info:
+        reg.champion()
+    assert not isinstance(info.value, ObjectNotFoundError)

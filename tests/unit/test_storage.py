@@ -124,7 +124,7 @@ def _client_error(code: str, status: int) -> bexc.ClientError:
         ("AccessDenied", 403, StorageAuthError),
         ("403", 403, StorageAuthError),
         ("NoSuchKey", 404, ObjectNotFoundError),
-        ("NoSuchBucket", 404, ObjectNotFoundError),
+        ("NoSuchBucket", 404, PermanentStorageError),
         ("SlowDown", 503, TransientStorageError),
         ("InternalError", 500, TransientStorageError),
         ("Whatever", 502, TransientStorageError),
@@ -151,6 +151,13 @@ def test_botocore_error_translation(exc: Exception, expected: type) -> None:
     with pytest.raises(expected) as info, _translated("get s3://b/k"):
         raise exc
     assert info.value.__cause__ is exc
+
+
+def test_missing_bucket_is_not_an_empty_store(moto_endpoint: str) -> None:
+    store = S3Store("no-such-bucket-x", endpoint_url=moto_endpoint, access_key="a", secret_key="b")
+    with pytest.raises(PermanentStorageError) as info:
+        store.get_bytes("models/m/champion.json")
+    assert not isinstance(info.value, ObjectNotFoundError)
 
 
 def test_unreachable_endpoint_is_transient() -> None:
