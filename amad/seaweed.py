@@ -5,8 +5,9 @@ identities; the local stack (``amad.stack``) and the tests (``tests/s3server.py`
 ``weed mini`` opens an HTTP and a gRPC port for each of master, volume, filer, S3 and admin;
 every one is given explicitly (gRPC = HTTP + 10000 where free, which SeaweedFS's admin worker
 assumes), all bound to 127.0.0.1. Without identities SeaweedFS accepts any credentials; with
-them SigV4 is enforced. It also creates a missing bucket on upload, so create buckets explicitly
-(``create_buckets``, versioning on).
+them SigV4 is enforced. By default it creates a missing bucket on upload; here
+``-s3.autoCreateBucket=false`` makes such a write fail as on AWS, and buckets are created
+explicitly (``create_buckets``, versioning on).
 """
 
 from __future__ import annotations
@@ -200,6 +201,7 @@ class SeaweedServer:
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
             "-master.telemetry=false",
+            "-s3.autoCreateBucket=false",  # like AWS: a typo in a bucket name is an error
             "-volume.preStopSeconds=0",
         ]
         for comp in WEED_COMPONENTS:

@@ -208,3 +208,5 @@ def test_missing_bucket_never_reads_as_no_champion(s3_server: SeaweedServer) -> 
     with pytest.raises(PermanentStorageError) as info:
         reg.champion()
     assert not isinstance(info.value, ObjectNotFoundError)
+    with pytest.raises(PermanentStorageError):
+        reg.store.put_bytes("k", b"x")  # no silent bucket creation, as on AWS
