@@ -117,7 +117,9 @@ class GaussianMask(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """(b, t, d) -> P (b, h, t, s), rows sum to 1."""
         t = x.shape[1]
-        sigma = torch.sigmoid(self.sigma(x).transpose(1, 2) * 5) + 1e-5  # (b, h, t)
+        raw = self.sigma(x).transpose(1, 2)  # (b, h, t)
+        raw = raw.to(torch.promote_types(raw.dtype, torch.float32))  # the prior stays fp32
+        sigma = torch.sigmoid(raw * 5) + 1e-5
         sigma = torch.pow(3, sigma) - 1
         dist2 = abs_offsets(t, x.device).to(sigma.dtype).square()  # (t, s)
         scale = -0.5 / sigma.square()  # (b, h, t)

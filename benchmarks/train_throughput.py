@@ -49,6 +49,8 @@ class Row:
     infer: float
     ref_infer: float
     peak_gib: float
+    cpu_train_ratio: float  # the same ratios from process CPU time (robust on a shared box)
+    cpu_infer_ratio: float
 
     @property
     def train_ratio(self) -> float:
@@ -82,30 +84,35 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def seconds_per_step(step: Callable[[], None], device: torch.device, steps: int) -> float:
+def seconds_per_step(step: Callable[[], None], device: torch.device) -> tuple[float, float]:
+    """(wall, process CPU) seconds of one step."""
     sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
+    wall, cpu = time.perf_counter(), time.process_time()
+    step()
     sync(device)
-    return (time.perf_counter() - start) / steps
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def interleaved(
     steps: dict[str, Callable[[], None]], device: torch.device, warmup: int, rounds: int
-) -> dict[str, float]:
-    """Median seconds per step of each callable, measured in alternating rounds.
+) -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) seconds per step of each callable, measured in alternating rounds.
 
-    Alternating AMAD and reference rounds spreads load changes on a shared machine over both.
+    Alternating AMAD and reference rounds spreads load changes on a shared machine over both;
+    process CPU time is reported too because wall time on a shared box mostly measures the
+    neighbours.
     """
     for step in steps.values():
         for _ in range(warmup):
             step()
-    times: dict[str, list[float]] = {name: [] for name in steps}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
-            times[name].append(seconds_per_step(step, device, 1))
-    return {name: statistics.median(ts) for name, ts in times.items()}
+            times[name].append(seconds_per_step(step, device))
+    return {
+        name: (statistics.median(t[0] for t in ts), statistics.median(t[1] for t in ts))
+        for name, ts in times.items()
+    }
 
 
 def amad_train_step(
@@ -188,10 +195,16 @@ def measure(args: argparse.Namespace, channels: int, batch: int) -> Row:
     peak = amad_peak_gib(train_steps["train"], infer_steps["infer"], device)
     secs = interleaved(train_steps, device, args.warmup, args.steps)
     secs |= interleaved(infer_steps, device, args.warmup, args.steps)
-    rate = {name: batch / sec for name, sec in secs.items()}
+    rate = {name: batch / wall for name, (wall, _) in secs.items()}
+    cpu_rate = {name: batch / cpu for name, (_, cpu) in secs.items()}
     train, infer = rate["train"], rate["infer"]
     ref_train, ref_infer = rate.get("ref_train", 0.0), rate.get("ref_infer", 0.0)
-    return Row(channels, batch, str(device), train, ref_train, infer, ref_infer, peak)
+    cpu_train_ratio = cpu_rate["train"] / cpu_rate["ref_train"] if ref_train else float("nan")
+    cpu_infer_ratio = cpu_rate["infer"] / cpu_rate["ref_infer"] if ref_infer else float("nan")
+    return Row(
+        channels, batch, str(device), train, ref_train, infer, ref_infer, peak,
+        cpu_train_ratio, cpu_infer_ratio,
+    )  # fmt: skip
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -233,7 +246,10 @@ def main(argv: list[str] | None = None) -> None:
         f" L={args.length} d=512 h=8 layers=3 device={args.device} threads={torch.get_num_threads()}"
         f" compile={args.compile} cpu_bf16={args.cpu_bf16} malloc_tuned={tuned} warmup={args.warmup} steps={args.steps}"
     )
-    header = "C    batch  train/s  ref_train/s  ratio  infer/s  ref_infer/s  ratio  peak_GiB"
+    header = (
+        "C    batch  train/s  ref_train/s  ratio  infer/s  ref_infer/s  ratio  peak_GiB"
+        "  cpu_ratio(train, infer)"
+    )
     print(header)
     rows = []
     for channels in args.channels:
@@ -243,7 +259,8 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"{channels:<4} {batch:<6} {row.train:8.1f} {row.ref_train:12.1f}"
                 f" {row.train_ratio:6.2f} {row.infer:8.1f} {row.ref_infer:12.1f}"
-                f" {row.infer_ratio:6.2f} {row.peak_gib:9.2f}",
+                f" {row.infer_ratio:6.2f} {row.peak_gib:9.2f}"
+                f"  {row.cpu_train_ratio:.2f}, {row.cpu_infer_ratio:.2f}",
                 flush=True,
             )
     if args.json:

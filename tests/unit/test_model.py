@@ -96,3 +96,15 @@ def test_state_dict_holds_no_constant_buffers() -> None:
     model = AMAD(tiny(mask="multiscale_gaussian"), n_channels=3)
     keys = model.state_dict().keys()
     assert not any(k.endswith(("positions", "frequency")) for k in keys)
+
+
+# dynamo itself instantiates autograd.Function classes while tracing them (we only call .apply)
+@pytest.mark.filterwarnings("ignore:.*should not be instantiated:DeprecationWarning")
+def test_traces_into_one_graph_for_torch_compile() -> None:
+    import torch._dynamo as dynamo
+
+    dynamo.reset()
+    model = AMAD(tiny(mask="spectral", mixup_per_step=True), n_channels=3)
+    explained = dynamo.explain(model)(torch.randn(2, 10, 3))
+    assert explained.graph_break_count == 0, explained.break_reasons
+    dynamo.reset()
