@@ -221,16 +221,22 @@ def _off_grid(dt_s: np.ndarray, cadence_s: float) -> np.ndarray:
 
 
 def _nonfinite(frame: pd.DataFrame, names: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: how many float metrics are +/-inf, and how many are finite but beyond float32."""
-    cols = [n for n in names if n in frame and pd.api.types.is_float_dtype(frame[n].dtype)]
-    if not cols:
-        zeros = np.zeros(len(frame), dtype=np.int64)
-        return zeros, zeros
-    values = frame[cols].to_numpy(dtype=np.float64, na_value=np.nan)
-    inf = np.isinf(values)
-    with np.errstate(invalid="ignore"):
-        big = (np.abs(values) > FLOAT32_MAX) & ~inf
-    return inf.sum(axis=1, dtype=np.int64), big.sum(axis=1, dtype=np.int64)
+    """Per row: how many float metrics are +/-inf, and how many are finite but beyond float32.
+
+    Column by column, so no (rows, metrics) copy is ever made.
+    """
+    inf = np.zeros(len(frame), dtype=np.int64)
+    big = np.zeros(len(frame), dtype=np.int64)
+    for name in names:
+        if name not in frame or not pd.api.types.is_float_dtype(frame[name].dtype):
+            continue
+        values = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        is_inf = np.isinf(values)
+        with np.errstate(invalid="ignore"):
+            beyond = np.abs(values) > FLOAT32_MAX
+        inf += is_inf
+        big += beyond & ~is_inf
+    return inf, big
 
 
 def ingested_flags(ts: pd.Series, entity: pd.Series, known: pd.MultiIndex | None) -> np.ndarray:
@@ -276,11 +282,16 @@ def prepare_frame(
 def storage_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     """An accepted, prepared frame as stored: contract columns only, floats as float32."""
     has_label = contract.label is not None and contract.label in frame.columns
-    cols = contract.expected_columns(with_label=has_label)
-    out = frame[cols].copy()
-    out[contract.entity] = out[contract.entity].astype(str)
+    entity = frame[contract.entity]
+    columns: dict[str, Any] = {
+        contract.timestamp: frame[contract.timestamp],
+        contract.entity: entity
+        if pd.api.types.is_string_dtype(entity.dtype)
+        else entity.astype(str),
+    }
     for spec in contract.metrics:
-        out[spec.name] = out[spec.name].astype(np.float32 if spec.dtype == "float" else np.int64)
+        kind = np.float32 if spec.dtype == "float" else np.int64
+        columns[spec.name] = frame[spec.name].to_numpy(dtype=kind)
     if has_label and contract.label:
-        out[contract.label] = out[contract.label].astype(np.int8)
-    return out
+        columns[contract.label] = frame[contract.label].to_numpy(dtype=np.int8)
+    return pd.DataFrame(columns, index=frame.index)
