@@ -163,7 +163,7 @@ def score_series(
     progress: bool = False,
     sign: float | None = None,
 ) -> StepScores:
-    """Per-step scores for a scaled series ``(T, C)``; every step is scored exactly once."""
+    """Per-step scores for a scaled series ``(T, C)``: every step scored, overlaps averaged."""
     n_steps = x_scaled.shape[0]
     length, stride = window_cfg.length, window_cfg.score_stride
     validate_series(x_scaled, n_channels=x_scaled.shape[1], min_steps=length)
