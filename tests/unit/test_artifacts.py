@@ -57,7 +57,8 @@ def test_bundle_round_trip_scores_like_the_original_model(bundle_dir: Path, mode
     for k, v in model.state_dict().items():
         torch.testing.assert_close(b.model.state_dict()[k], v, rtol=0, atol=0)
     assert b.config == CFG and b.n_channels == N_CH and b.threshold.value == 0.5
-    assert b.history == [{"epoch": 0.0, "val_rec": 0.3}] and b.metrics == {"val_rec": 0.3, "test_auc_pr": None}
+    assert b.history == [{"epoch": 0.0, "val_rec": 0.3}]
+    assert b.metrics == {"val_rec": 0.3, "test_auc_pr": None}  # NaN stored as JSON null
     x = _raw(seed=2)
     scored = b.score(x)
     expected = score_series(model, b.scaler.transform(x), CFG.score, CFG.windows).association
