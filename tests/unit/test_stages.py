@@ -1,0 +1,67 @@
+"""The stage functions shared by dvc.yaml and the flows (training itself is covered elsewhere)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from amad import stages
+from amad.config import AmadConfig, build_config
+from amad.corruptions import to_csv_bytes
+from amad.errors import DataError
+from amad.ingest import data_version, ingest
+from amad.synthetic import generate, to_frame
+
+
+def config(tmp_path: Path) -> AmadConfig:
+    return build_config(
+        {
+            "contract": {
+                "columns": [{"name": f"m{i}"} for i in range(3)],
+                "data_dir": str(tmp_path / "data"),
+                "quarantine_dir": str(tmp_path / "q"),
+                "reports_dir": str(tmp_path / "reports"),
+            },
+            "windows": {"length": 20, "score_stride": 20, "train_stride": 5},
+            "data": {"synthetic": {"n_channels": 3}},
+        }
+    )
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> AmadConfig:
+    cfg = config(tmp_path)
+    series = generate(cfg.data.synthetic, n_steps=400, seed=1)
+    frame = to_frame(series, entity="e1", start=pd.Timestamp("2024-01-01"), cadence_s=60,
+                     columns=cfg.contract.columns)  # fmt: skip
+    (tmp_path / "b0.csv").write_bytes(to_csv_bytes(frame))
+    c = cfg.contract
+    ingest([tmp_path / "b0.csv"], c, c.data_dir, c.quarantine_dir, reports_dir=c.reports_dir)
+    return cfg
+
+
+def test_validate_stage_writes_a_report(cfg: AmadConfig, tmp_path: Path) -> None:
+    summary = stages.validate(cfg, out_dir=tmp_path / "v")
+    assert summary["success"] and summary["rows"] == 400
+    assert (tmp_path / "v" / "data_docs.html").is_file()
+
+
+def test_windows_are_keyed_by_data_version_and_reused(cfg: AmadConfig, tmp_path: Path) -> None:
+    version = data_version(cfg)
+    assert version is not None and version.startswith("fp-")  # not inside a DVC repository
+    out = stages.windows(cfg, data_version=version)
+    assert out.name == stages.windows_key(cfg, version)
+    stamp = (out / "prepared.json").stat().st_mtime_ns
+    assert stages.windows(cfg, data_version=version) == out  # reused, not rebuilt
+    assert (out / "prepared.json").stat().st_mtime_ns == stamp
+    with pytest.raises(DataError, match="checked out"):
+        stages.windows(cfg, data_version="not-this-one")
+
+
+def test_baseline_scores_the_evaluation_window(cfg: AmadConfig, tmp_path: Path) -> None:
+    out = stages.windows(cfg, out_dir=tmp_path / "w")
+    metrics = stages.evaluate_baseline(cfg, out)
+    assert metrics["pca_eval_steps"] == 120  # last 30 % of 400 rows
+    assert metrics["pca_nonfinite_scores"] == 0 and metrics["pca_val_recon_error"] > 0
