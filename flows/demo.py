@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-STEPS = 7
+STEPS = 8
+DVC_REMOTE = "s3://amad-data/dvc"
 
 
 def _prefect_env(state: Path, verbose: bool) -> None:
@@ -31,6 +32,7 @@ def _prefect_env(state: Path, verbose: bool) -> None:
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"
     os.environ["PREFECT_LOGGING_EXTRA_LOGGERS"] = "amad"
+    os.environ["PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW"] = "ignore"  # stack logs, no run
     os.environ.pop("PREFECT_API_URL", None)  # the ephemeral API, not someone's server
     if not verbose:
         os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "WARNING"
@@ -78,6 +80,16 @@ def _overrides(workspace: Path) -> dict[str, Any]:
     }
 
 
+def _workspace(workspace: Path) -> None:
+    """A DVC repository (no git) whose default remote is the stack's ``amad-data`` bucket."""
+    from amad import versioning
+
+    workspace.mkdir(parents=True, exist_ok=True)
+    os.chdir(workspace)  # runs/ (window sets, bundles, evaluations) lands here
+    versioning.init_repo(workspace, no_scm=True)
+    versioning.run_dvc(["remote", "add", "--default", "--force", "storage", DVC_REMOTE], workspace)
+
+
 def _run(state: Path, progress: Progress) -> int:
     from amad.stack import stack_down, stack_up
 
@@ -88,6 +100,8 @@ def _run(state: Path, progress: Progress) -> int:
             status = stack_up(stack_dir)
             _load_stack_env(Path(status["env_file"]))
             progress.note(f"S3 endpoint {status['s3']['endpoint']}, buckets with versioning")
+        with progress("Preparing the workspace (DVC repository, remote in the amad-data bucket)"):
+            _workspace(workspace)
         from flows import demo_steps
 
         return demo_steps.run_loop(

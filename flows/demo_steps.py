@@ -55,23 +55,25 @@ def break_batch(good: Path, bad: Path) -> Path:
 
 
 def print_registry(cfg: AmadConfig) -> None:
+    """Versions (data version, training metrics), the champion, and the promotion history."""
     registry = Registry(store_from_config(cfg.publish), cfg.publish.model_name)
     pointer = registry.champion()
-    key = cfg.promote.primary_metric
-    print(f"\nRegistry {registry!r}, model {cfg.publish.model_name!r}")
-    print(f"  {'version':<32} {'data version':<16} {key:>8} {'alerts':>7}  champion")
+    print(f"\n  Registry {registry!r}")
+    print(f"  {'version':<31} {'data version':<14} {'val_recon':>9} {'val_alerts':>10}")
     for info in registry.list_versions():
-        metric = info.metrics.get(key, info.metrics.get(f"test_{key}"))
-        alerts = info.metrics.get("val_alert_rate")
         mark = "  <== champion" if pointer and pointer.version == info.version else ""
         print(
-            f"  {info.version:<32} {str(info.data_version)[:16]:<16} "
-            f"{_num(metric):>8} {_num(alerts):>7}{mark}"
+            f"  {info.version:<31} {str(info.data_version)[:12]:<14} "
+            f"{_num(info.metrics.get('val_recon_error')):>9} "
+            f"{_num(info.metrics.get('val_alert_rate')):>10}{mark}"
         )
-    if pointer:
-        print(f"  champion: {pointer.version} (generation {pointer.generation}): {pointer.reason}")
+    if pointer is None:
+        print("  no champion")
     for event in registry.history():
-        print(f"  history: {event.get('action', '?')} {event.get('version', '?')}")
+        numbers = (event.get("decision") or {}).get("numbers") or {}
+        shown = ", ".join(f"{k} {_num(v)}" for k, v in numbers.items() if isinstance(v, float))
+        print(f"  history: {event.get('action', '?')} {event.get('version', '?')}: "
+              f"{event.get('reason', '')} [{shown}]")  # fmt: skip
 
 
 def _num(value: Any) -> str:
@@ -106,11 +108,18 @@ def run_loop(
     with progress("Scoring a fresh batch with the champion"):
         scored = score(
             str(b5),
+            return_state=True,
             output_uri="s3://amad-scores/scores",
             config_path=config_path,
             overrides=overrides,
         )
-        progress.note(f"{scored}")
+        if scored.is_completed() and isinstance(out := scored.result(), dict):
+            progress.note(
+                f"{out['rows']} rows scored by {out['version']}: {out['alerts']} alerts "
+                f"({100 * out['alert_rate']:.1f} %) -> {out['outputs'][0]}"
+            )
+        else:
+            progress.note(f"{scored.name}: {scored.message}")
     with progress("The registry"):
         print_registry(cfg)
     return 0 if isinstance(first, dict) and first.get("champion") else 1
@@ -124,5 +133,7 @@ def _report(result: Any, progress: _Progress) -> None:
         f"data version {str(result['data_version'])[:12]}: {result['accepted']} accepted, "
         f"{result['quarantined']} quarantined; challenger {result['challenger']}"
     )
-    verdict = "PROMOTED" if result["promoted"] else "kept the champion"
+    verdict = "PROMOTED" if result["promoted"] else "NOT promoted"
     progress.note(f"{verdict}: {result['reason']}")
+    shown = {k: v for k, v in result.get("numbers", {}).items() if isinstance(v, float)}
+    progress.note("numbers: " + ", ".join(f"{k} {v:.4f}" for k, v in shown.items()))

@@ -34,13 +34,12 @@ from flows.runtime import (
 from flows.validate_telemetry import validate_telemetry
 
 
-@task(name="champion-data-version", **STORAGE_RETRIES)
-def champion_data_version(config_path: str | None, overrides: dict[str, Any] | None) -> str | None:
-    """The data version the current champion was trained on (None without a champion)."""
+@task(name="trained-data-versions", **STORAGE_RETRIES)
+def trained_data_versions(config_path: str | None, overrides: dict[str, Any] | None) -> list[str]:
+    """Data versions some registered version (champion or rejected challenger) was trained on."""
     cfg = load_run_config(config_path, overrides)
     registry = Registry(store_from_config(cfg.publish), cfg.publish.model_name)
-    pointer = registry.champion()
-    return registry.show(pointer.version).data_version if pointer else None
+    return sorted({v.data_version for v in registry.list_versions() if v.data_version})
 
 
 @task(name="find-version-by-run", **STORAGE_RETRIES)
@@ -95,9 +94,8 @@ def pipeline(
     data_version = validated["data_version"]
     if data_version is None:
         return no_new_data("no accepted telemetry yet")
-    trained_on = champion_data_version(config_path, overrides)
-    if trained_on == data_version and not force:
-        return no_new_data(f"champion already trained on data version {data_version}")
+    if data_version in trained_data_versions(config_path, overrides) and not force:
+        return no_new_data(f"data version {data_version} was already trained on")
     windows_uri = rebuild_windows(data_version, config_path, overrides)
     candidate = _train(data_version, windows_uri, retrain_deployment, config_path, overrides)
     decision = champion_challenger(
@@ -112,4 +110,5 @@ def pipeline(
         "promoted": bool(pointer),
         "champion": pointer["version"] if pointer else None,
         "reason": decision.get("reason"),
+        "numbers": decision.get("numbers", {}),
     }
