@@ -145,6 +145,7 @@ from prefect.client.orchestration import get_client
 with get_client(sync_client=True) as c:
     print(json.dumps({f"{c.read_flow(d.flow_id).name}/{d.name}": {
         "pool": d.work_pool_name, "vars": d.job_variables,
+        "limit": d.global_concurrency_limit.limit if d.global_concurrency_limit else None,
         "schedules": [s.active for s in d.schedules]} for d in c.read_deployments()}))
 """
 
@@ -157,6 +158,8 @@ def test_prefect_yaml_deploys_to_process_pools(prefect_server: dict[str, Any]) -
     assert found["retrain/gpu"]["pool"] == "gpu"
     assert found["retrain/gpu"]["vars"]["gpu_count"] == 1
     assert found["score/hourly"]["schedules"] == [False]
+    assert found["pipeline/nightly"]["limit"] == 1
+    assert found["score/hourly"]["limit"] == 1
 
 
 @pytest.fixture
@@ -195,6 +198,7 @@ def tiny_overrides(root: Path) -> dict[str, Any]:
         "train.epochs": 1,
         "train.max_windows_per_epoch": 64,
         "promote.require_beats_pca": False,
+        "promote.max_alert_rate": 1.0,  # a 1-epoch toy model alerts a lot; not under test here
         "publish.store": "local",
         "publish.local_root": str(root / "registry"),
         "contract.data_dir": str(root / "data"),
