@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.states import State
 
 from amad import ingest, stages
 from amad.errors import ArtifactError, NonFiniteLossError
@@ -17,7 +19,7 @@ from amad.storage import store_from_config
 from flows import runtime
 from flows.champion_challenger import champion_challenger
 from flows.pipeline import pipeline
-from flows.rebuild_windows import rebuild_windows
+from flows.rebuild_windows import build_window_set, rebuild_windows
 from flows.runtime import load_run_config
 from flows.score import score
 from tests.flows.helpers import PARAMS, make_workspace
@@ -129,6 +131,9 @@ def test_new_data_retrains_compares_and_scores(loop: dict[str, Any]) -> None:
                    overrides=overrides)  # fmt: skip
     assert scored["version"] == expected and scored["rows"] > 0
     assert list(out.rglob("scores.parquet"))
+    again = score(str(Path(loop["batches"][2]).parent), output_uri=str(out), config_path=PARAMS,
+                  overrides=overrides, return_state=True)  # fmt: skip
+    assert again.result()["batches"] == ["b0", "b1"]  # the folder's other batches, not b2 again
 
 
 def test_tampered_version_is_refused(loop: dict[str, Any]) -> None:
@@ -148,3 +153,21 @@ def test_tampered_version_is_refused(loop: dict[str, Any]) -> None:
     with pytest.raises(ArtifactError):
         state.result()
     assert registry.champion() == champion
+
+
+def test_window_sets_are_cached_by_data_version_and_parameters(loop: dict[str, Any]) -> None:
+    overrides = loop["overrides"]
+    current = ingest.data_version(load_run_config(PARAMS, overrides))
+    other = {**overrides, "windows.train_stride": 8}
+
+    @flow
+    def build_three() -> list[State[Any]]:
+        return [
+            build_window_set(current, PARAMS, overrides, return_state=True),
+            build_window_set(current, PARAMS, overrides, return_state=True),
+            build_window_set(current, PARAMS, other, return_state=True),
+        ]
+
+    first, again, changed = build_three()
+    assert again.name == "Cached" and again.result() == first.result()
+    assert changed.name != "Cached" and changed.result() != first.result()
