@@ -250,7 +250,9 @@ class AssociationAttention(nn.Module):
         qkv = self.qkv(x).view(b, t, 3, h, e).permute(2, 0, 3, 1, 4)  # (3, b, h, t, e)
         q, k, v = qkv.unbind(0)  # unbind: one stack in backward, not three scatters
         scores = torch.matmul(q * (1.0 / math.sqrt(e)), k.transpose(-1, -2))  # (b, h, t, s)
-        s_assoc = torch.softmax(scores, dim=-1)
+        s_assoc = torch.softmax(
+            scores, dim=-1, dtype=torch.promote_types(scores.dtype, torch.float32)
+        )
         p_assoc = self.mask(x)  # (b, h, t, s)
         z_s = torch.matmul(s_assoc.to(v.dtype), v)  # (b, h, t, e)
         z_p = torch.matmul(p_assoc.to(v.dtype), v) if (self.gate or latents) else None

@@ -5,6 +5,10 @@
 because it is trained with the model. With ``mask="gaussian"`` and ``mixup=False`` (and the
 contrastive loss off in training) this is an Anomaly Transformer reproduction.
 
+Callers pick device and precision: the model is bf16-autocast safe (associations, masks and
+losses stay fp32) and traces into one ``torch.compile`` graph. Pass ``latents=False`` when the
+contrastive projections are not needed (evaluation, scoring, training without InfoNCE).
+
 Shape legend: b batch, t steps, s key steps, c channels, d model width, h heads, p projection width
 """
 

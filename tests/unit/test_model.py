@@ -108,3 +108,20 @@ def test_traces_into_one_graph_for_torch_compile() -> None:
     explained = dynamo.explain(model)(torch.randn(2, 10, 3))
     assert explained.graph_break_count == 0, explained.break_reasons
     dynamo.reset()
+
+
+@pytest.mark.parametrize("mask", MASKS)
+def test_bf16_autocast_keeps_associations_fp32(mask: str) -> None:
+    from amad.config import TrainConfig
+    from amad.losses import objective
+
+    torch.manual_seed(0)
+    model = AMAD(tiny(mask=mask), n_channels=3)
+    x = torch.randn(2, 10, 3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x)
+    assert all(p.dtype == torch.float32 for p in out.local + out.global_)
+    parts = objective(out, x, TrainConfig())
+    parts.total.backward()
+    assert torch.isfinite(parts.total)
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
