@@ -26,14 +26,30 @@ KL_EPS = 1e-4  # Anomaly Transformer's my_kl_loss epsilon inside the logs
 CONTRASTIVE_MAX_STEPS = 1024  # steps sampled per layer for InfoNCE when b*t is larger
 
 
-@dataclass
+@dataclass(frozen=True)
 class LossParts:
-    """``total`` is what to backpropagate; the floats are for logging."""
+    """``total`` is what to backpropagate; ``rec``, ``dis``, ``contrastive`` are floats for logging.
+
+    The parts are kept as detached tensors and turned into floats only when read, so building a
+    ``LossParts`` never forces a device synchronisation before ``backward`` has been queued.
+    """
 
     total: Tensor
-    rec: float
-    dis: float
-    contrastive: float
+    rec_tensor: Tensor
+    dis_tensor: Tensor
+    contrastive_tensor: Tensor | None = None
+
+    @property
+    def rec(self) -> float:
+        return float(self.rec_tensor)
+
+    @property
+    def dis(self) -> float:
+        return float(self.dis_tensor)
+
+    @property
+    def contrastive(self) -> float:
+        return 0.0 if self.contrastive_tensor is None else float(self.contrastive_tensor)
 
 
 def reconstruction_loss(out: ModelOutput, x: Tensor) -> Tensor:
@@ -164,12 +180,7 @@ def objective(out: ModelOutput, x: Tensor, cfg: TrainConfig) -> LossParts:
         with torch.no_grad():
             dis = association_discrepancy(out.local, out.global_).mean()
         total = base
-    return LossParts(
-        total=total,
-        rec=float(rec.detach()),
-        dis=float(dis.detach()),
-        contrastive=float(con.detach()) if con is not None else 0.0,
-    )
+    return LossParts(total, rec.detach(), dis.detach(), _detach(con))
 
 
 def anomaly_transformer_kl(p: Tensor, q: Tensor) -> Tensor:
@@ -188,7 +199,7 @@ def maxmin_two_pass_reference(out: ModelOutput, x: Tensor, cfg: TrainConfig) -> 
     base = rec if con is None else rec + cfg.contrastive_weight * con
     if not cfg.maxmin:
         base.backward()
-        return LossParts(base.detach(), float(rec.detach()), 0.0, _float(con))
+        return LossParts(base.detach(), rec.detach(), torch.zeros_like(rec), _detach(con))
     series_loss = torch.zeros((), dtype=rec.dtype, device=rec.device)
     prior_loss = torch.zeros((), dtype=rec.dtype, device=rec.device)
     for p, s in zip(out.local, out.global_, strict=True):
@@ -206,10 +217,8 @@ def maxmin_two_pass_reference(out: ModelOutput, x: Tensor, cfg: TrainConfig) -> 
     loss2 = base + cfg.k * prior_loss
     loss1.backward(retain_graph=True)
     loss2.backward()
-    return LossParts(
-        (loss1 + loss2).detach(), float(rec.detach()), float(series_loss.detach()), _float(con)
-    )
+    return LossParts((loss1 + loss2).detach(), rec.detach(), series_loss.detach(), _detach(con))
 
 
-def _float(value: Tensor | None) -> float:
-    return float(value.detach()) if value is not None else 0.0
+def _detach(value: Tensor | None) -> Tensor | None:
+    return value.detach() if value is not None else None
