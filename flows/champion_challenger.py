@@ -114,6 +114,7 @@ def champion_challenger(
         challenger_version=challenger_version,
         champion_version=pointer.version if pointer else None,
         champion_generation=pointer.generation if pointer else None,
+        evaluation=_headline(champion, challenger, cfg.promote.primary_metric),
     )
     record_decision(decision, run_id, config_path, overrides)
     reports.report_comparison(
@@ -130,6 +131,19 @@ def champion_challenger(
         str(run_dir / "scores_vs_labels.png"),
     )
     return decision
+
+
+def _headline(
+    champion: dict[str, Any] | None, challenger: dict[str, Any], key: str
+) -> dict[str, Any]:
+    """The primary metric of champion, challenger and (first model) PCA on the same window."""
+    return {
+        "metric": key,
+        "eval_id": challenger.get("eval_id"),
+        "challenger": challenger.get(key),
+        "champion": champion.get(key) if champion else None,
+        "pca": challenger.get(f"pca_{key}"),
+    }
 
 
 def _shown(metrics: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -70,9 +70,12 @@ def _load_stack_env(env_file: Path) -> None:
             os.environ[key] = value
 
 
-def _overrides(workspace: Path) -> dict[str, Any]:
-    """The demo's deviations from params.yaml: the registry lives in the stack's S3 bucket."""
+def _overrides(workspace: Path, pca_gate: bool) -> dict[str, Any]:
+    """The demo's deviations from params.yaml: registry in the stack's S3 bucket, data in the
+    workspace, and (unless ``--pca-gate``) no PCA gate for the first champion."""
+    gate = {} if pca_gate else {"promote.require_beats_pca": False}
     return {
+        **gate,
         "publish.store": "s3",
         "contract.data_dir": str(workspace / "data"),
         "contract.quarantine_dir": str(workspace / "quarantine"),
@@ -90,7 +93,13 @@ def _workspace(workspace: Path) -> None:
     versioning.run_dvc(["remote", "add", "--default", "--force", "storage", DVC_REMOTE], workspace)
 
 
-def _run(state: Path, progress: Progress) -> int:
+PCA_NOTE = (
+    "note: the PCA gate for the first champion is OFF in this demo (params.yaml keeps it on;\n"
+    "      run with --pca-gate to apply it). The challenger's and PCA's VUS-PR are printed."
+)
+
+
+def _run(state: Path, progress: Progress, *, pca_gate: bool) -> int:
     from amad.stack import stack_down, stack_up
 
     stack_dir = state / "stack"
@@ -107,7 +116,7 @@ def _run(state: Path, progress: Progress) -> int:
         return demo_steps.run_loop(
             workspace,
             config_path=str(REPO / "params.yaml"),
-            overrides=_overrides(workspace),
+            overrides=_overrides(workspace, pca_gate),
             progress=progress,
         )
     finally:
@@ -122,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", default=".demo", help="all demo state (default .demo)")
     parser.add_argument("--fresh", action="store_true", help="delete the state dir first")
     parser.add_argument("--verbose", action="store_true", help="show Prefect's INFO logs")
+    parser.add_argument(
+        "--pca-gate", action="store_true", help="promote the first model only if it beats PCA"
+    )
     args = parser.parse_args(argv)
     state = Path(args.state_dir).resolve()
     if args.fresh and state.exists():
@@ -129,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     state.mkdir(parents=True, exist_ok=True)
     _prefect_env(state, args.verbose)
     progress = Progress()
-    code = _run(state, progress)
+    if not args.pca_gate:
+        print(PCA_NOTE)
+    code = _run(state, progress, pca_gate=args.pca_gate)
     print(f"Demo finished in {progress.total():.0f} s (state in {state}).")
     return code
 

@@ -28,9 +28,19 @@ class _Progress(Protocol):
     def note(self, text: str) -> None: ...
 
 
-def write_batch(cfg: AmadConfig, path: Path, *, start_step: int, n_steps: int, seed: int) -> Path:
+def write_batch(
+    cfg: AmadConfig,
+    path: Path,
+    *,
+    start_step: int,
+    n_steps: int,
+    seed: int,
+    anomalies: bool = True,
+) -> Path:
     """A telemetry batch (CSV) of ``n_steps`` steps from absolute step ``start_step``."""
-    series = generate(cfg.data.synthetic, n_steps=n_steps, seed=seed, start_step=start_step)
+    series = generate(
+        cfg.data.synthetic, n_steps=n_steps, seed=seed, start_step=start_step, anomalies=anomalies
+    )
     frame = to_frame(
         series,
         entity=ENTITY,
@@ -90,7 +100,9 @@ def run_loop(
     incoming = workspace / "incoming"
     n = cfg.data.synthetic.train_steps // 2
     with progress("Writing synthetic telemetry batches"):
-        b1 = write_batch(cfg, incoming / "batch-001.csv", start_step=0, n_steps=n, seed=1)
+        b1 = write_batch(
+            cfg, incoming / "batch-001.csv", start_step=0, n_steps=n, seed=1, anomalies=False
+        )
         b2 = break_batch(b1, incoming / "batch-002-broken.csv")
         b3 = write_batch(cfg, incoming / "batch-003.csv", start_step=n, n_steps=n, seed=3)
         b4 = write_batch(cfg, incoming / "batch-004.csv", start_step=2 * n, n_steps=n, seed=4)
@@ -135,5 +147,6 @@ def _report(result: Any, progress: _Progress) -> None:
     )
     verdict = "PROMOTED" if result["promoted"] else "NOT promoted"
     progress.note(f"{verdict}: {result['reason']}")
-    shown = {k: v for k, v in result.get("numbers", {}).items() if isinstance(v, float)}
-    progress.note("numbers: " + ", ".join(f"{k} {v:.4f}" for k, v in shown.items()))
+    ev = result.get("evaluation") or {}
+    shown = ", ".join(f"{who} {_num(ev.get(who))}" for who in ("challenger", "champion", "pca"))
+    progress.note(f"{ev.get('metric', '?')} on the evaluation window {ev.get('eval_id')}: {shown}")

@@ -111,4 +111,5 @@ def pipeline(
         "champion": pointer["version"] if pointer else None,
         "reason": decision.get("reason"),
         "numbers": decision.get("numbers", {}),
+        "evaluation": decision.get("evaluation", {}),
     }
