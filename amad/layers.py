@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 MASK_EPS = 1e-6  # added to relu(m) before row-normalising the spectral kernel
+FREQ_INIT = 1e-3  # initial spectral frequency (cycles per step); see SpectralMask
 
 
 def sinusoidal_positions(n_steps: int, d_model: int) -> Tensor:
@@ -131,8 +132,8 @@ class SpectralMask(nn.Module):
 
     ``m_i(k) = sum_q w_iq exp(-k^2 / (2 s_q^2)) cos(2 pi f_q k)`` with per-head scales ``s_q``
     (geometric init 1, 2, 4, ...; kept positive as exp of a parameter), per-head frequencies
-    ``f_q`` (init 0; a fixed zero buffer when ``learn_frequency`` is False, which is the
-    ``multiscale_gaussian`` variant) and ``w_iq = softmax_q(W x_i)``. The kernel is evaluated once
+    ``f_q`` (init ``FREQ_INIT``, near 0 but not 0, where cos has no gradient; a fixed zero buffer
+    when ``learn_frequency`` is False, which is the ``multiscale_gaussian`` variant) and ``w_iq = softmax_q(W x_i)``. The kernel is evaluated once
     per (head, scale) over the 2t-1 signed offsets, mixed per step, and laid out as (t, s) with the
     Toeplitz skew (no (b, h, t, s) distance tensors). ``P_i = normalise(relu(m_i) + eps)``.
     """
@@ -144,11 +145,12 @@ class SpectralMask(nn.Module):
         self.n_heads, self.n_scales = n_heads, n_scales
         init = torch.log(2.0 ** torch.arange(n_scales, dtype=torch.float32))  # (q,)
         self.log_scale = nn.Parameter(init.repeat(n_heads, 1))  # (h, q)
-        freq = torch.zeros(n_heads, n_scales)
         if learn_frequency:
-            self.frequency = nn.Parameter(freq)  # (h, q)
+            # cos is even in f, so f = 0 exactly is a stationary point whose gradient is zero for
+            # ever; a tiny start keeps the mask a multi-scale Gaussian but lets f learn.
+            self.frequency = nn.Parameter(torch.full((n_heads, n_scales), FREQ_INIT))  # (h, q)
         else:
-            self.register_buffer("frequency", freq, persistent=False)
+            self.register_buffer("frequency", torch.zeros(n_heads, n_scales), persistent=False)
         self.weights = nn.Linear(d_model, n_heads * n_scales)
 
     def kernel(self, n_steps: int, device: torch.device) -> Tensor:

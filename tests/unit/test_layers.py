@@ -76,6 +76,7 @@ def test_spectral_with_one_scale_and_zero_frequency_is_the_gaussian_prior() -> N
     spectral = SpectralMask(d_model=D, n_heads=H, n_scales=1).double()
     with torch.no_grad():
         spectral.log_scale.fill_(math.log(sigma))
+        spectral.frequency.zero_()
     # Anomaly Transformer's formula, written out: normalised 1/(sqrt(2 pi) s) exp(-k^2 / 2s^2)
     dist = abs_offsets(T, x.device).double()
     prior = torch.exp(-(dist**2) / (2 * sigma**2)) / (math.sqrt(2 * math.pi) * sigma)
@@ -146,3 +147,16 @@ def test_encoder_layer_keeps_shape_and_normalises() -> None:
     assert y.shape == (B, T, D)
     assert torch.allclose(y.mean(-1), torch.zeros(B, T), atol=1e-5)
     assert res.local.shape == (B, H, T, T)
+
+
+def test_spectral_frequency_starts_learnable_and_near_a_multiscale_gaussian() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(B, T, D)
+    spectral = SpectralMask(d_model=D, n_heads=H, n_scales=3)
+    gaussian = SpectralMask(d_model=D, n_heads=H, n_scales=3, learn_frequency=False)
+    gaussian.load_state_dict(spectral.state_dict(), strict=False)
+    p = spectral(x)
+    assert torch.allclose(p, gaussian(x), atol=1e-3)
+    p.square().sum().backward()
+    assert spectral.frequency.grad is not None
+    assert spectral.frequency.grad.abs().min() > 0  # f = 0 exactly would never move
