@@ -230,6 +230,10 @@ class PromoteConfig(_Section):
     margin: float = Field(0.0, ge=0.0)  # challenger must beat champion by more than this
     max_alert_rate: float = Field(0.2, gt=0.0, le=1.0)  # guardrail on recent normal data
     require_beats_pca: bool = True
+    # label-free criterion: relative reduction of validation reconstruction error required,
+    # and the largest score-distribution shift (population stability index) tolerated
+    label_free_margin: float = Field(0.0, ge=0.0, lt=1.0)
+    max_score_psi: float = Field(0.25, gt=0.0)
 
 
 class PublishConfig(_Section):
@@ -264,10 +268,6 @@ def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
             raise ConfigError(f"override {key!r}: {part!r} is not a section")
         node = child
     node[parts[-1]] = value
-    # label-free criterion: relative reduction of validation reconstruction error required,
-    # and the largest score-distribution shift (population stability index) tolerated
-    label_free_margin: float = Field(0.0, ge=0.0, lt=1.0)
-    max_score_psi: float = Field(0.25, gt=0.0)
 
 
 def parse_override(text: str) -> tuple[str, Any]:
