@@ -6,7 +6,7 @@ and promotes the first champion, ingests newer data, retrains and runs champion/
 scores a fresh batch with the champion, prints the registry, and stops the stack whatever
 happens. Flows run on Prefect's ephemeral API with all state under ``--state-dir``.
 
-    python -m flows.demo [--state-dir .demo] [--fresh] [--verbose]
+    python -m flows.demo [--state-dir runs/demo] [--fresh] [--verbose]
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m flows.demo", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--state-dir", default=".demo", help="all demo state (default .demo)")
+    parser.add_argument("--state-dir", default="runs/demo", help="all demo state (default runs/demo)")
     parser.add_argument("--fresh", action="store_true", help="delete the state dir first")
     parser.add_argument("--verbose", action="store_true", help="show Prefect's INFO logs")
     parser.add_argument(

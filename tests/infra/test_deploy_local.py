@@ -64,14 +64,14 @@ def prefect_server(tmp_path: Path) -> Iterator[dict[str, Any]]:
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_LOGGING_EXTRA_LOGGERS="amad",
     )
-    log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 - closed in the finally
-    server = subprocess.Popen(
-        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with open(tmp_path / "server.log", "wb") as log:  # the child keeps its own descriptor
+        server = subprocess.Popen(
+            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     procs = [server]
     try:
         api = f"http://127.0.0.1:{port}/api"
@@ -89,7 +89,6 @@ def prefect_server(tmp_path: Path) -> Iterator[dict[str, Any]]:
     finally:
         for proc in reversed(procs):
             _stop(proc)
-        log.close()
 
 
 def _deploy(env: dict[str, str], tmp: Path) -> None:
@@ -113,15 +112,15 @@ def _deploy(env: dict[str, str], tmp: Path) -> None:
 
 
 def _start_worker(server: dict[str, Any], pool: str) -> None:
-    log = open(server["tmp"] / f"worker-{pool}.log", "wb")  # noqa: SIM115 - lives with the proc
-    proc = subprocess.Popen(
-        [str(BIN / "prefect"), "worker", "start", "--pool", pool, "--type", "process"],
-        env=server["env"],
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with open(server["tmp"] / f"worker-{pool}.log", "wb") as log:  # the child keeps its own fd
+        proc = subprocess.Popen(
+            [str(BIN / "prefect"), "worker", "start", "--pool", pool, "--type", "process"],
+            env=server["env"],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     server["procs"].append(proc)
 
 
