@@ -6,7 +6,10 @@ and promotes the first champion, ingests newer data, retrains and runs champion/
 scores a fresh batch with the champion, prints the registry, and stops the stack whatever
 happens. Flows run on Prefect's ephemeral API with all state under ``--state-dir``.
 
-    python -m flows.demo [--state-dir runs/demo] [--fresh] [--verbose]
+    python -m flows.demo [--state-dir runs/demo] [--keep-state] [--pca-gate] [--verbose]
+
+Every run starts from an empty state folder (a stack left behind by a killed run is stopped
+first) unless ``--keep-state``, so ``make demo`` can be repeated.
 """
 
 from __future__ import annotations
@@ -128,15 +131,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m flows.demo", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--state-dir", default="runs/demo", help="all demo state (default runs/demo)")
-    parser.add_argument("--fresh", action="store_true", help="delete the state dir first")
+    parser.add_argument(
+        "--state-dir", default="runs/demo", help="all demo state (default runs/demo)"
+    )
+    parser.add_argument(
+        "--keep-state", action="store_true", help="reuse the state dir instead of starting empty"
+    )
     parser.add_argument("--verbose", action="store_true", help="show Prefect's INFO logs")
     parser.add_argument(
         "--pca-gate", action="store_true", help="promote the first model only if it beats PCA"
     )
     args = parser.parse_args(argv)
     state = Path(args.state_dir).resolve()
-    if args.fresh and state.exists():
+    if not args.keep_state and state.exists():
+        from amad.stack import stack_down
+
+        stack_down(state / "stack")  # only what an earlier demo started there, if still running
         shutil.rmtree(state)
     state.mkdir(parents=True, exist_ok=True)
     _prefect_env(state, args.verbose)

@@ -134,7 +134,8 @@ def run_loop(
             progress.note(f"{scored.name}: {scored.message}")
     with progress("The registry"):
         print_registry(cfg)
-    return 0 if isinstance(first, dict) and first.get("champion") else 1
+    champion = Registry(store_from_config(cfg.publish), cfg.publish.model_name).champion()
+    return 0 if champion is not None else 1
 
 
 def _report(result: Any, progress: _Progress) -> None:
