@@ -13,12 +13,13 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.states import State
 
 from amad import ingest, stages
-from amad.errors import ArtifactError, NonFiniteLossError
+from amad.errors import ArtifactError, ConflictError, NonFiniteLossError
 from amad.registry import Registry
 from amad.storage import store_from_config
 from flows import runtime
 from flows.champion_challenger import champion_challenger
 from flows.pipeline import pipeline
+from flows.publish import publish
 from flows.rebuild_windows import build_window_set, rebuild_windows
 from flows.runtime import load_run_config
 from flows.score import score
@@ -171,3 +172,15 @@ def test_window_sets_are_cached_by_data_version_and_parameters(loop: dict[str, A
     first, again, changed = build_three()
     assert again.name == "Cached" and again.result() == first.result()
     assert changed.name != "Cached" and changed.result() != first.result()
+
+
+def test_publish_refuses_when_the_champion_moved_since_the_decision(loop: dict[str, Any]) -> None:
+    registry, overrides = loop["registry"], loop["overrides"]
+    before = registry.champion()
+    stale = {"promote": True, "reason": "test", "champion_version": "someone-else"}
+    state = publish(before.version, stale, PARAMS, overrides, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(ConflictError):
+        state.result()
+    assert registry.champion() == before
+    assert publish(before.version, {"promote": False}, PARAMS, overrides) is None
