@@ -120,7 +120,7 @@ def champion_challenger(
     reports.report_comparison(
         reports.comparison_markdown(
             _shown(champion),
-            _shown(challenger),
+            _shown(challenger) or {},
             decision,
             primary_metric=cfg.promote.primary_metric,
         )

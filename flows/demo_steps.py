@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
+from prefect.states import State
 
 from amad.config import AmadConfig
 from amad.registry import Registry
@@ -118,7 +119,7 @@ def run_loop(
         second = pipeline([str(b4)], config_path=config_path, overrides=overrides)
         _report(second, progress)
     with progress("Scoring a fresh batch with the champion"):
-        scored = score(
+        scored: State[Any] = score(  # type: ignore[assignment]  # sync call returns a State
             str(b5),
             return_state=True,
             output_uri="s3://amad-scores/scores",

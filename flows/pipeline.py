@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, task
+from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 from prefect.states import State
 
@@ -64,7 +65,7 @@ def _train(
 ) -> dict[str, Any]:
     if not retrain_deployment:
         return retrain(data_version, windows_uri, config_path=config_path, overrides=overrides)
-    child = run_deployment(
+    child: FlowRun = run_deployment(  # type: ignore[assignment]  # sync call returns FlowRun
         retrain_deployment,
         parameters={
             "data_version": data_version,
