@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 
 # Before prefect is imported anywhere: a private home (results, cache records, local storage),
 # no analytics, library logs routed, and room for a slow ephemeral server start on 2 cores.
 _HOME = tempfile.mkdtemp(prefix="amad-prefect-home-")
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 os.environ["PREFECT_HOME"] = _HOME
 os.environ["PREFECT_LOCAL_STORAGE_PATH"] = os.path.join(_HOME, "storage")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
