@@ -147,8 +147,12 @@ class TrainConfig(_Section):
 class ScoreConfig(_Section):
     """Per-step anomaly scores and the alert threshold."""
 
-    kind: Literal["association", "reconstruction"] = "association"
+    # see amad/scoring.py and benchmarks/TUNING.md: reconstruction (raw squared error),
+    # normalized (each channel's error / its validation mean), calibrated (normalized weighted by
+    # exp(+-z) of the validation-standardised discrepancy), association (Anomaly Transformer)
+    kind: Literal["association", "reconstruction", "normalized", "calibrated"] = "association"
     temperature: float = Field(50.0, gt=0.0)
+    dis_clip: float = Field(3.0, gt=0.0)  # |z| of the discrepancy is clipped here (calibrated)
     # sign of the discrepancy term: paper = softmax(-T*dis) (Anomaly Transformer), flipped =
     # softmax(+T*dis), auto = chosen at training time on validation data (never test labels)
     orientation: Literal["auto", "paper", "flipped"] = "auto"

@@ -9,6 +9,13 @@ Callers pick device and precision: the model is bf16-autocast safe (associations
 losses stay fp32) and traces into one ``torch.compile`` graph. Pass ``latents=False`` when the
 contrastive projections are not needed (evaluation, scoring, training without InfoNCE).
 
+Score calibration. Two persistent buffers hold statistics of the *validation* period that the
+anomaly score is normalised with (``amad.scoring``): ``score_channel_scale (c,)``, each channel's
+mean squared reconstruction error, and ``score_dis_stats (2,)``, the mean and standard deviation
+of the per-step association discrepancy. They are not trained: ``amad.train.fit`` sets them from
+the validation windows after training (like BatchNorm's running statistics), so they are saved
+and loaded with the weights. A fresh model holds ones and (0, 1), i.e. no normalisation.
+
 Shape legend: b batch, t steps, s key steps, c channels, d model width, h heads, p projection width
 """
 
@@ -17,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import torch
 from torch import Tensor, nn
 
 from amad.config import ModelConfig
@@ -84,6 +92,10 @@ class AMAD(nn.Module):
         self.norm = nn.LayerNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, n_channels)
         self.projection = nn.Linear(cfg.d_model, cfg.proj_dim)  # contrastive head, shared
+        self.score_channel_scale: Tensor
+        self.score_dis_stats: Tensor
+        self.register_buffer("score_channel_scale", torch.ones(n_channels))  # (c,)
+        self.register_buffer("score_dis_stats", torch.tensor([0.0, 1.0]))  # (mean, std)
 
     def _check(self, x: Tensor) -> None:
         if x.ndim != 3:

@@ -59,21 +59,25 @@ ORIENTATION_SIGN = {"paper": -1.0, "flipped": 1.0}
 _PROGRESS_MIN_WINDOWS = 64  # below this, no progress bar even when asked for
 
 
+SCORE_KINDS = ("reconstruction", "normalized", "calibrated", "association")
+
+
 @dataclass(frozen=True)
 class StepScores:
-    """Per-step scores of one series; every array has length T."""
+    """Per-step scores of one series; every array has length T (see the module docstring)."""
 
     reconstruction: np.ndarray  # (T,) squared error, mean over channels
-    association: np.ndarray  # (T,) discrepancy-weighted squared error
+    association: np.ndarray  # (T,) Anomaly Transformer's window-softmax-weighted squared error
     discrepancy: np.ndarray  # (T,) association discrepancy (for orientation checks)
+    normalized: np.ndarray  # (T,) squared error / validation error per channel, mean over channels
+    calibrated: np.ndarray  # (T,) normalized * exp(sign * clip(z(discrepancy)))
 
     def of(self, kind: str) -> np.ndarray:
         """The score named by ``ScoreConfig.kind``."""
-        if kind == "reconstruction":
-            return self.reconstruction
-        if kind == "association":
-            return self.association
-        raise ConfigError(f"unknown score kind {kind!r}")
+        if kind not in SCORE_KINDS:
+            raise ConfigError(f"unknown score kind {kind!r}; one of {', '.join(SCORE_KINDS)}")
+        scores: np.ndarray = getattr(self, kind)
+        return scores
 
 
 def validate_series(x: np.ndarray, *, n_channels: int, min_steps: int, what: str = "input") -> None:
@@ -96,28 +100,55 @@ def validate_series(x: np.ndarray, *, n_channels: int, min_steps: int, what: str
         )
 
 
-def _window_terms(model: torch.nn.Module, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Squared error per step and discrepancy per step of one batch: both (b, t)."""
-    out = model(batch)
-    rec = (out.recon.float() - batch).pow(2).mean(dim=-1)  # (b, t)
+@dataclass(frozen=True)
+class WindowTerms:
+    """Per-window, per-step model outputs, each (n, t)."""
+
+    rec: np.ndarray  # squared error, mean over channels
+    normalized: np.ndarray  # squared error / the model's validation scale, mean over channels
+    dis: np.ndarray  # association discrepancy
+
+
+def _channel_scale(model: torch.nn.Module, n_channels: int, device: torch.device) -> torch.Tensor:
+    scale = getattr(model, "score_channel_scale", None)  # (c,); absent on foreign modules
+    if scale is None:
+        return torch.ones(n_channels, device=device)
+    return scale.to(device=device, dtype=torch.float32)
+
+
+def dis_stats(model: torch.nn.Module) -> tuple[float, float]:
+    """(mean, std) of the validation discrepancy held by the model; (0, 1) when absent."""
+    stats_ = getattr(model, "score_dis_stats", None)
+    if stats_ is None:
+        return 0.0, 1.0
+    mean, std = (float(v) for v in stats_.detach().cpu())
+    return mean, std
+
+
+def _window_terms(
+    model: torch.nn.Module, batch: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Squared error, channel-normalised squared error and discrepancy of one batch: all (b, t)."""
+    out = model(batch, latents=False)
+    err = (out.recon.float() - batch).pow(2)  # (b, t, c)
+    scale = _channel_scale(model, batch.shape[-1], batch.device)  # (c,)
     dis = losses.association_discrepancy(out.local, out.global_).float()  # (b, t)
-    return rec, dis
+    return err.mean(dim=-1), (err / scale).mean(dim=-1), dis
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def window_scores(
     model: torch.nn.Module,
     windows: np.ndarray,
     *,
     batch_size: int = 256,
     progress: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-window squared error and discrepancy, both (n, t), for windows (n, t, c)."""
+) -> WindowTerms:
+    """Per-window squared error, normalised error and discrepancy, (n, t) each, of (n, t, c)."""
     model.eval()
     device = next(model.parameters()).device
     n = windows.shape[0]
-    rec_out = np.empty(windows.shape[:2], dtype=np.float64)
-    dis_out = np.empty(windows.shape[:2], dtype=np.float64)
+    outs = [np.empty(windows.shape[:2], dtype=np.float64) for _ in range(3)]
     bar = tqdm(
         total=n,
         unit="win",
@@ -130,11 +161,38 @@ def window_scores(
         for lo in range(0, n, batch_size):
             chunk = np.array(windows[lo : lo + batch_size], dtype=np.float32)  # writable copy
             batch = torch.from_numpy(chunk).to(device)  # (b, t, c)
-            rec, dis = _window_terms(model, batch)
-            rec_out[lo : lo + len(chunk)] = rec.cpu().numpy()
-            dis_out[lo : lo + len(chunk)] = dis.cpu().numpy()
+            for arr, term in zip(outs, _window_terms(model, batch), strict=True):
+                arr[lo : lo + len(chunk)] = term.cpu().numpy()
             bar.update(len(chunk))
-    return rec_out, dis_out
+    return WindowTerms(rec=outs[0], normalized=outs[1], dis=outs[2])
+
+
+@torch.inference_mode()
+def calibrate(model: torch.nn.Module, val_windows: np.ndarray, *, batch_size: int = 256) -> None:
+    """Set the model's score statistics from validation windows ``(n, t, c)`` of the training
+    period: each channel's mean squared error and the discrepancy's mean and std."""
+    scale = getattr(model, "score_channel_scale", None)
+    stats_ = getattr(model, "score_dis_stats", None)
+    if scale is None or stats_ is None:
+        raise ConfigError(f"{type(model).__name__} has no score calibration buffers")
+    model.eval()
+    device = scale.device
+    err_sum = torch.zeros(scale.shape, dtype=torch.float64, device=device)  # (c,)
+    dis_all: list[torch.Tensor] = []
+    for lo in range(0, val_windows.shape[0], batch_size):
+        chunk = np.array(val_windows[lo : lo + batch_size], dtype=np.float32)
+        batch = torch.from_numpy(chunk).to(device)  # (b, t, c)
+        out = model(batch, latents=False)
+        err_sum += (out.recon.float() - batch).pow(2).sum(dim=(0, 1)).double()
+        dis_all.append(losses.association_discrepancy(out.local, out.global_).float().flatten())
+    n_steps = val_windows.shape[0] * val_windows.shape[1]
+    mean_err = (err_sum / max(n_steps, 1)).float()
+    floor = 1e-6 * float(mean_err.mean()) + 1e-12  # a perfectly reconstructed channel stays finite
+    dis = torch.cat(dis_all).double()
+    scale.copy_(mean_err.clamp_min(floor))
+    stats_.copy_(torch.tensor([float(dis.mean()), float(dis.std()) + 1e-12], device=device))
+    log.info("score calibration: channel error scale %.3g..%.3g, dis %.4g +- %.3g",
+             float(scale.min()), float(scale.max()), float(stats_[0]), float(stats_[1]))  # fmt: skip
 
 
 def association_weight(dis: np.ndarray, *, temperature: float, sign: float) -> np.ndarray:
@@ -143,6 +201,18 @@ def association_weight(dis: np.ndarray, *, temperature: float, sign: float) -> n
     logits = logits - logits.max(axis=-1, keepdims=True)
     w = np.exp(logits)
     return w * (dis.shape[-1] / w.sum(axis=-1, keepdims=True))
+
+
+def calibrated_score(
+    normalized: np.ndarray, dis: np.ndarray, *, mean: float, std: float, sign: float, clip: float
+) -> np.ndarray:
+    """``normalized * exp(sign * clip(z))`` with ``z = (dis - mean) / std`` (validation stats).
+
+    Unlike the window softmax this weight has no reference to the window: a step's weight depends
+    on its own discrepancy only, so there is no edge effect and no collapse to 0.
+    """
+    z = np.clip((dis - mean) / std, -clip, clip)
+    return np.asarray(normalized * np.exp(sign * z), dtype=np.float64)
 
 
 def _sign(cfg: ScoreConfig) -> float:
@@ -169,14 +239,20 @@ def score_series(
     validate_series(x_scaled, n_channels=x_scaled.shape[1], min_steps=length)
     windows = sliding_windows(x_scaled, length, stride)  # (n, t, c)
     starts = window_starts(n_steps, length, stride)
-    rec_w, dis_w = window_scores(model, windows, batch_size=cfg.batch_size, progress=progress)
-    weight = association_weight(
-        dis_w, temperature=cfg.temperature, sign=_sign(cfg) if sign is None else sign
-    )
+    terms = window_scores(model, windows, batch_size=cfg.batch_size, progress=progress)
+    sign = _sign(cfg) if sign is None else sign
+    weight = association_weight(terms.dis, temperature=cfg.temperature, sign=sign)
+    normalized = fold_window_scores(terms.normalized, starts, n_steps)
+    discrepancy = fold_window_scores(terms.dis, starts, n_steps)
+    mean, std = dis_stats(model)
     return StepScores(
-        reconstruction=fold_window_scores(rec_w, starts, n_steps),
-        association=fold_window_scores(weight * rec_w, starts, n_steps),
-        discrepancy=fold_window_scores(dis_w, starts, n_steps),
+        reconstruction=fold_window_scores(terms.rec, starts, n_steps),
+        association=fold_window_scores(weight * terms.rec, starts, n_steps),
+        discrepancy=discrepancy,
+        normalized=normalized,
+        calibrated=calibrated_score(
+            normalized, discrepancy, mean=mean, std=std, sign=sign, clip=cfg.dis_clip
+        ),
     )
 
 
@@ -225,8 +301,9 @@ def check_orientation(
     labels[steps] = True
     windows = sliding_windows(x, window_cfg.length, window_cfg.score_stride)
     starts = window_starts(n_steps, window_cfg.length, window_cfg.score_stride)
-    _, dis_w = window_scores(model, windows, batch_size=batch_size)
-    dis = fold_window_scores(dis_w, starts, n_steps)
+    dis = fold_window_scores(
+        window_scores(model, windows, batch_size=batch_size).dis, starts, n_steps
+    )
     auc_paper = rank_auc(-dis, labels)
     orientation = "paper" if auc_paper >= 0.5 else "flipped"
     log.info("score orientation: %s (AUC of -dis on injected spikes %.3f)", orientation, auc_paper)

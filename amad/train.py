@@ -5,7 +5,9 @@ learning rate multiplied by ``lr_decay`` after every epoch, halved by default),
 ``epoch_indices`` (a seeded permutation per epoch, capped at ``max_windows_per_epoch``),
 ``train_step`` (forward, objective, finiteness check, backward, clipping, step), ``eval_step``
 (validation reconstruction loss), ``EarlyStopping`` (on that validation loss only; test data
-never reaches this module) and ``save_checkpoint``/``load_checkpoint``.
+never reaches this module) and ``save_checkpoint``/``load_checkpoint``. After training, the best
+model's score statistics (per-channel error scale, discrepancy mean and std) are set from the same
+validation windows with ``amad.scoring.calibrate``.
 
 Resume. With a ``checkpoint_dir``, a checkpoint (model, optimiser, scheduler, RNG states, epoch,
 history, best state, early-stopping counter) is written atomically after every epoch. A later
@@ -43,6 +45,7 @@ from amad.config import ModelConfig, TrainConfig
 from amad.errors import DataError, NonFiniteLossError, TrainingError
 from amad.losses import objective, reconstruction_loss
 from amad.model import AMAD
+from amad.scoring import calibrate
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +118,7 @@ def train_step(
     model.train()
     optimizer.zero_grad(set_to_none=True)
     with autocast_for(device):
-        out = model(batch)
+        out = model(batch, latents=cfg.contrastive and cfg.contrastive_weight > 0)
     parts = objective(out, batch, cfg)
     total = float(parts.total.detach())
     if not np.isfinite(total):
@@ -135,7 +138,7 @@ def train_step(
     }
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def eval_step(
     model: torch.nn.Module, windows: np.ndarray, batch_size: int, device: torch.device
 ) -> float:
@@ -145,7 +148,7 @@ def eval_step(
     for lo in range(0, windows.shape[0], batch_size):
         batch = _batch(windows, np.arange(lo, min(lo + batch_size, windows.shape[0])), device)
         with autocast_for(device):
-            out = model(batch)
+            out = model(batch, latents=False)
         total += float(reconstruction_loss(out, batch)) * batch.shape[0]
         count += batch.shape[0]
     return total / max(count, 1)
@@ -383,6 +386,7 @@ def fit(
         log.info("stopped early after epoch %d (best %d)", run.epoch, run.stopper.best_epoch + 1)
     if run.stopper.best_state:
         model.load_state_dict(run.stopper.best_state)
+    calibrate(model, val_eval, batch_size=train_cfg.batch_size)  # score statistics, validation only
     model.eval()
     return TrainResult(
         model=model,

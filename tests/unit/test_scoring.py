@@ -12,12 +12,15 @@ from amad.errors import ConfigError, DataError
 from amad.model import AMAD, ModelOutput
 from amad.scoring import (
     association_weight,
+    calibrate,
+    calibrated_score,
     check_orientation,
     fit_threshold,
     pot_threshold,
     rank_auc,
     score_series,
     validate_series,
+    window_scores,
 )
 
 TINY = ModelConfig(d_model=16, n_heads=2, n_layers=1, d_ff=16)
@@ -106,12 +109,58 @@ def test_association_weight_is_a_window_softmax_with_mean_one_and_a_sign() -> No
     assert np.all(np.diff(paper[0]) < 0) and np.all(np.diff(flipped[0]) > 0)
 
 
+def test_calibrated_score_weights_by_the_clipped_validation_z_of_the_discrepancy() -> None:
+    normalized = np.array([1.0, 1.0, 1.0, 2.0])
+    dis = np.array([0.5, 1.0, 100.0, 0.5])  # validation mean 0.5, std 0.5: z = 0, 1, clip 3, 0
+    high = calibrated_score(normalized, dis, mean=0.5, std=0.5, sign=1.0, clip=3.0)
+    np.testing.assert_allclose(high, [1.0, np.e, np.e**3, 2.0])
+    low = calibrated_score(normalized, dis, mean=0.5, std=0.5, sign=-1.0, clip=3.0)
+    np.testing.assert_allclose(low, [1.0, 1 / np.e, np.e**-3, 2.0])
+
+
+def test_calibrate_sets_channel_scales_and_discrepancy_stats_from_validation_windows() -> None:
+    torch.manual_seed(1)
+    model = AMAD(TINY, n_channels=3).eval()
+    rng = np.random.default_rng(7)
+    val = (rng.normal(size=(9, 20, 3)) * np.array([1.0, 5.0, 0.1])).astype(np.float32)
+    raw = window_scores(model, val)  # uncalibrated: normalized == rec
+    np.testing.assert_allclose(raw.normalized, raw.rec)
+    calibrate(model, val, batch_size=4)  # several batches
+    with torch.no_grad():
+        err = (model(torch.from_numpy(val), latents=False).recon - torch.from_numpy(val)) ** 2
+    torch.testing.assert_close(model.score_channel_scale, err.mean(dim=(0, 1)), rtol=1e-5, atol=0)
+    mean, std = model.score_dis_stats.tolist()
+    assert mean == pytest.approx(raw.dis.mean(), rel=1e-5)
+    assert std == pytest.approx(raw.dis.std(ddof=1), rel=1e-4)
+    normed = window_scores(model, val).normalized  # each channel contributes about 1 on average
+    assert normed.mean() == pytest.approx(1.0, rel=1e-4)
+
+
+def test_normalized_and_calibrated_scores_use_the_model_statistics(tiny_model: AMAD) -> None:
+    x = np.random.default_rng(8).normal(size=(60, 3)).astype(np.float32)
+    wcfg = WindowConfig(length=20, score_stride=20)
+    model = AMAD(TINY, n_channels=3).eval()
+    model.load_state_dict(tiny_model.state_dict())
+    model.score_channel_scale.copy_(torch.tensor([1.0, 4.0, 0.5]))
+    model.score_dis_stats.copy_(torch.tensor([0.2, 0.1]))
+    s = score_series(model, x, ScoreConfig(orientation="flipped", kind="calibrated"), wcfg)
+    windows = torch.from_numpy(x.reshape(3, 20, 3))  # the three non-overlapping windows
+    with torch.no_grad():
+        err = ((model(windows, latents=False).recon - windows) ** 2).reshape(60, 3).numpy()
+    np.testing.assert_allclose(s.reconstruction, err.mean(-1), rtol=1e-5)
+    np.testing.assert_allclose(s.of("normalized"), (err / [1.0, 4.0, 0.5]).mean(-1), rtol=1e-5)
+    z = np.clip((s.discrepancy - 0.2) / 0.1, -3.0, 3.0)
+    np.testing.assert_allclose(s.of("calibrated"), s.normalized * np.exp(z), rtol=1e-6)
+    with pytest.raises(ConfigError, match="unknown score kind"):
+        s.of("bogus")
+
+
 @pytest.mark.parametrize("stride", [20, 7])
 def test_every_step_is_scored_and_aligned(tiny_model: AMAD, stride: int) -> None:
     x = np.random.default_rng(4).normal(size=(257, 3)).astype(np.float32)
     wcfg = WindowConfig(length=20, score_stride=stride)
     s = score_series(tiny_model, x, ScoreConfig(orientation="paper"), wcfg)
-    for arr in (s.reconstruction, s.association, s.discrepancy):
+    for arr in (s.reconstruction, s.association, s.discrepancy, s.normalized, s.calibrated):
         assert arr.shape == (257,) and np.isfinite(arr).all()
     assert (s.reconstruction >= 0).all() and (s.association >= 0).all()
 
@@ -164,7 +213,7 @@ class _SpikeDiscrepancy(torch.nn.Module):
         self.dummy = torch.nn.Parameter(torch.zeros(1))
         self.spikes_high = spikes_high
 
-    def forward(self, x: torch.Tensor) -> ModelOutput:
+    def forward(self, x: torch.Tensor, *, latents: bool = True) -> ModelOutput:
         t = x.shape[1]
         spiky = (x.abs().amax(-1) > 2.0).float()  # (b, t)
         sharp = spiky if self.spikes_high else 1.0 - spiky

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -116,7 +117,7 @@ def test_nan_loss_raises_and_keeps_the_last_good_checkpoint(
         parts = real(out, x, cfg)
         if calls["n"] == 5:  # second step of epoch 2
             digest["before"] = hashlib.sha256((tmp_path / CHECKPOINT).read_bytes()).hexdigest()
-            parts.total = parts.total * float("nan")
+            parts = dataclasses.replace(parts, total=parts.total * float("nan"))
         return parts
 
     monkeypatch.setattr(train_mod, "objective", poisoned)
@@ -153,7 +154,18 @@ def test_early_stopping_watches_only_the_validation_loss(monkeypatch: pytest.Mon
     assert res.stopped_early and len(res.history) == 3 and res.best_epoch == 0
     assert all(np.array_equal(w, VAL) for w in seen)  # the validation windows, nothing else
     for k, v in snapshots[0].items():  # the best (first) epoch's weights are returned
-        torch.testing.assert_close(_weights(res.model)[k], v, rtol=0, atol=0)
+        if not k.startswith("score_"):  # score statistics are set after training (below)
+            torch.testing.assert_close(_weights(res.model)[k], v, rtol=0, atol=0)
+
+
+def test_fit_calibrates_the_score_statistics_on_validation_windows() -> None:
+    res = fit(MODEL, _cfg(epochs=1), TRAIN, VAL, progress=False)
+    with torch.no_grad():
+        out = res.model(torch.from_numpy(np.ascontiguousarray(VAL)), latents=False)
+    per_channel = (out.recon - torch.from_numpy(np.ascontiguousarray(VAL))).pow(2).mean(dim=(0, 1))
+    torch.testing.assert_close(res.model.score_channel_scale, per_channel, rtol=1e-4, atol=1e-7)
+    mean, std = res.model.score_dis_stats.tolist()
+    assert mean > 0 and std > 0 and (mean, std) != (0.0, 1.0)
 
 
 def test_epoch_order_is_seeded_per_epoch_and_capped() -> None:
