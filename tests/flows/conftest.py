@@ -16,6 +16,8 @@ os.environ["PREFECT_HOME"] = _HOME
 os.environ["PREFECT_LOCAL_STORAGE_PATH"] = os.path.join(_HOME, "storage")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["PREFECT_LOGGING_EXTRA_LOGGERS"] = "amad"
+# library tests in the same session log outside any run: console only, no API warning
+os.environ["PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW"] = "ignore"
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 import pytest  # noqa: E402
