@@ -37,11 +37,8 @@ def main() -> None:
         held = [e for e in rows if e not in dev_set]
         names = [k for k in rows[dev[0]] if not k.startswith("_")]
         if args.only:
-            names = [
-                n
-                for n in names
-                if n.split(":")[-1] in args.only.split(",") or n in args.only.split(",")
-            ]
+            keep = args.only.split(",")
+            names = [n for n in names if n in keep or n.split(":")[-1].split("@")[0] in keep]
         table = sorted(((means(rows, dev, n), means(rows, held, n), n) for n in names),
                        key=lambda r: -r[0][0])  # fmt: skip
         fit_s = np.mean([rows[e]["_info"]["fit_s"] for e in rows])

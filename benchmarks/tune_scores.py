@@ -81,6 +81,8 @@ def variants(err, dis, starts, n_steps, calib, *, full: bool) -> dict[str, np.nd
         out["assoc_flipped"] = fold(softmax_weight(dis, 1.0) * rec_w)
         z = np.clip((fold(dis) - calib["dis_mean"]) / calib["dis_std"], -3, 3)
         out["nrec_dis+"] = out["nrec"] * np.exp(z)
+        for clip in (0.5, 1.0, 2.0):  # smaller clips: less weight on the discrepancy
+            out[f"nrec_dis+c{clip:g}"] = out["nrec"] * np.exp(np.clip(z, -clip, clip))
         out["nrec_dis-"] = out["nrec"] * np.exp(-z)
         out["dis"] = fold(dis)
         zpos = (dis - calib["pos_mean"]) / calib["pos_std"]  # per position in the window
@@ -109,7 +111,7 @@ def amad_scores(cfg, data, seed: int) -> tuple[dict[str, dict[str, np.ndarray]],
         vd = fold_window_scores(v_dis[vi], v_starts[vi], len(data.val))
         calib = {"scale": scale, "dis_mean": vd.mean(), "dis_std": vd.std() + 1e-12,
                  "pos_mean": v_dis[vi].mean(0), "pos_std": v_dis[vi].std(0) + 1e-12}  # fmt: skip
-        full = stride in (100, 10)
+        full = True
         vs = variants(v_err[vi], v_dis[vi], v_starts[vi], len(data.val), calib, full=full)
         ts = variants(t_err[ti], t_dis[ti], t_starts[ti], len(data.test), calib, full=full)
         for name in ts:

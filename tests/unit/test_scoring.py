@@ -187,7 +187,9 @@ def test_nonoverlapping_reconstruction_matches_a_manual_window_pass(tiny_model: 
 def test_auto_orientation_must_be_resolved_before_scoring(tiny_model: AMAD) -> None:
     x = np.zeros((40, 3), dtype=np.float32)
     with pytest.raises(ConfigError, match="orientation"):
-        score_series(tiny_model, x, ScoreConfig(), WindowConfig(length=20, score_stride=20))
+        score_series(
+            tiny_model, x, ScoreConfig(orientation="auto"), WindowConfig(length=20, score_stride=20)
+        )
 
 
 @pytest.mark.parametrize(
