@@ -5,26 +5,39 @@ Scores. A scaled series ``x (T, C)`` is cut into scoring windows of ``windows.le
 averages every step over all windows that cover it). For each window the model reconstructs the
 input; per step we keep
 
-- ``reconstruction``: the squared reconstruction error averaged over channels, and
+- ``reconstruction``: the squared reconstruction error averaged over channels;
+- ``normalized`` (the default): each channel's squared error divided by that channel's mean
+  error on the validation windows of the training period, then averaged over channels, so a
+  channel that is always hard to reconstruct does not dominate the score;
+- ``calibrated``: ``normalized * exp(sign * clip(z, -c, c))`` where ``z`` is the step's
+  association discrepancy standardised with its validation mean and std (``score.dis_clip`` = c);
 - ``association``: Anomaly Transformer's form, ``L * softmax_t(-T * dis_t) * rec_t``, where
   ``dis_t`` is the local/global association discrepancy at step ``t`` and the softmax runs over
   the window (the factor ``L`` only makes the weight average 1, it does not change a ranking).
 
-Orientation. Anomaly Transformer assumes anomalies have a *low* discrepancy (hence ``-T``); our
-baselines found the official checkpoint inverted (weight alone AUC-ROC 0.33). ``score.orientation``
-is ``paper`` (``-T``), ``flipped`` (``+T``) or ``auto``: :func:`check_orientation` injects spikes
-into the *validation* split of the training period and keeps the sign under which the
-discrepancy weight ranks the injected steps higher. Test labels are never looked at.
+The validation statistics (per-channel error scale, discrepancy mean and std) are set once by
+:func:`calibrate`, which ``amad.train.fit`` calls on its validation windows after training; they
+live in the model's ``score_*`` buffers and travel with the weights. A model that was never
+calibrated has scale 1 and statistics (0, 1).
 
-Boundary artefact. Because the weight is a softmax taken inside each window, any systematic
-dependence of ``dis`` on the position in the window is amplified ``T``-fold: in AT the first step
-of every window collapses (mean 2.5e-7 at position 0 against 4.3e-3 mid-window); in our small demo
-model (params.yaml, 3 short epochs) it is the reverse, the weight piles onto the window edges (mean
-3.3 at positions 1 and L-1, 3e-7 mid-window), and the association score ranks the synthetic test
-anomalies at AUC-ROC 0.44-0.55 against 0.89 for plain reconstruction. Overlapping scoring windows
-(``windows.score_stride < length``) average each step over several window positions and remove
-the periodic hole, but not the loss of ranking; the reconstruction score has neither problem, which
-is why the demo profile scores with it. Check both on validation data before choosing.
+Orientation. Anomaly Transformer assumes anomalies have a *low* discrepancy (``paper``, hence
+``-T``); our baselines found the official checkpoint inverted (weight alone AUC-ROC 0.33), and on
+our dev entities the *high*-discrepancy sign won too. ``score.orientation`` is ``paper``,
+``flipped`` (the default) or ``auto``: :func:`check_orientation` injects spikes into the
+*validation* split and keeps the sign under which the discrepancy ranks them higher (label-free,
+but on SMD machine-1-2 it picked the sign that real incidents contradict). Test labels are never
+looked at. Only ``association`` and ``calibrated`` use the sign.
+
+Boundary artefact. ``dis`` is computed per query row (symmetric KL of row i of P and S), which is
+right; but the local prior is truncated at the window edges, so ``dis`` has a systematic profile
+over the position in the window (measured on MSL C-1: mean 6.6 at position 0, 5.8 mid-window; the
+profile's std, 0.51, is most of the in-window std, 0.65). At T = 50 the window softmax turns a
+difference of 0.65 into a factor e^32, so the weight is nearly one-hot: 80 % of windows put it on
+the three steps at either edge with ``+T``. The ``association`` score therefore ranks real anomalies
+at AUC-ROC 0.3-0.55 on SMD and MSL. ``calibrated`` replaces the softmax by a z-score with
+validation statistics (no reference to the window, no collapse); overlapping scoring windows
+(``windows.score_stride < length``) average each step over several positions. See
+``benchmarks/TUNING.md`` for the measurements behind the default.
 
 Thresholds. ``percentile`` is the ``(100 - r)``-th percentile of scores on *held-out validation*
 windows of the training period (in-sample training scores are too small and flag far too much);
