@@ -207,6 +207,8 @@ AMAD_VARIANTS: dict[str, dict[str, Any]] = {
     "amad-no-maxmin": {"train.maxmin": False},
     "amad-no-contrastive": {"train.contrastive": False},
     "amad-score-reconstruction": {"score.kind": "reconstruction"},
+    "amad-score-association": {"score.kind": "association"},
+    "amad-score-calibrated": {"score.kind": "calibrated"},
     "at": {
         "model.mask": "gaussian", "model.mixup": False, "train.contrastive": False,
         "score.kind": "association", "score.orientation": "paper",
