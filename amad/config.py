@@ -155,6 +155,9 @@ class ScoreConfig(_Section):
     kind: Literal["association", "reconstruction", "normalized", "calibrated"] = "normalized"
     temperature: float = Field(50.0, gt=0.0)
     dis_clip: float = Field(3.0, gt=0.0)  # |z| of the discrepancy is clipped here (calibrated)
+    # normalized/calibrated: each channel's validation error scale is floored at this fraction
+    # of the channels' mean scale (0: no floor)
+    channel_floor: float = Field(0.0, ge=0.0, le=1.0)
     # sign of the discrepancy term: paper = low discrepancy is anomalous (Anomaly Transformer's
     # softmax(-T*dis)), flipped = high discrepancy is anomalous, auto = chosen at training time by
     # injecting spikes into validation data. flipped is the default: on the dev entities of

@@ -122,11 +122,16 @@ class WindowTerms:
     dis: np.ndarray  # association discrepancy
 
 
-def _channel_scale(model: torch.nn.Module, n_channels: int, device: torch.device) -> torch.Tensor:
+def channel_scale(
+    model: torch.nn.Module, n_channels: int, device: torch.device, *, floor: float = 0.0
+) -> torch.Tensor:
+    """The model's per-channel error scale (c,), each at least ``floor`` x the channels' mean
+    (so a channel that was nearly constant in validation cannot dominate); ones when absent."""
     scale = getattr(model, "score_channel_scale", None)  # (c,); absent on foreign modules
     if scale is None:
         return torch.ones(n_channels, device=device)
-    return scale.to(device=device, dtype=torch.float32)
+    scale = scale.to(device=device, dtype=torch.float32)
+    return scale.clamp_min(floor * float(scale.mean())) if floor > 0 else scale
 
 
 def dis_stats(model: torch.nn.Module) -> tuple[float, float]:
@@ -139,12 +144,11 @@ def dis_stats(model: torch.nn.Module) -> tuple[float, float]:
 
 
 def _window_terms(
-    model: torch.nn.Module, batch: torch.Tensor
+    model: torch.nn.Module, batch: torch.Tensor, scale: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Squared error, channel-normalised squared error and discrepancy of one batch: all (b, t)."""
+    """Squared error, error / ``scale (c,)`` and discrepancy of one batch: all (b, t)."""
     out = model(batch, latents=False)
     err = (out.recon.float() - batch).pow(2)  # (b, t, c)
-    scale = _channel_scale(model, batch.shape[-1], batch.device)  # (c,)
     dis = losses.association_discrepancy(out.local, out.global_).float()  # (b, t)
     return err.mean(dim=-1), (err / scale).mean(dim=-1), dis
 
@@ -156,10 +160,12 @@ def window_scores(
     *,
     batch_size: int = 256,
     progress: bool = False,
+    channel_floor: float = 0.0,
 ) -> WindowTerms:
     """Per-window squared error, normalised error and discrepancy, (n, t) each, of (n, t, c)."""
     model.eval()
     device = next(model.parameters()).device
+    scale = channel_scale(model, windows.shape[-1], device, floor=channel_floor)  # (c,)
     n = windows.shape[0]
     outs = [np.empty(windows.shape[:2], dtype=np.float64) for _ in range(3)]
     bar = tqdm(
@@ -174,7 +180,7 @@ def window_scores(
         for lo in range(0, n, batch_size):
             chunk = np.array(windows[lo : lo + batch_size], dtype=np.float32)  # writable copy
             batch = torch.from_numpy(chunk).to(device)  # (b, t, c)
-            for arr, term in zip(outs, _window_terms(model, batch), strict=True):
+            for arr, term in zip(outs, _window_terms(model, batch, scale), strict=True):
                 arr[lo : lo + len(chunk)] = term.cpu().numpy()
             bar.update(len(chunk))
     return WindowTerms(rec=outs[0], normalized=outs[1], dis=outs[2])
@@ -252,7 +258,13 @@ def score_series(
     validate_series(x_scaled, n_channels=x_scaled.shape[1], min_steps=length)
     windows = sliding_windows(x_scaled, length, stride)  # (n, t, c)
     starts = window_starts(n_steps, length, stride)
-    terms = window_scores(model, windows, batch_size=cfg.batch_size, progress=progress)
+    terms = window_scores(
+        model,
+        windows,
+        batch_size=cfg.batch_size,
+        progress=progress,
+        channel_floor=cfg.channel_floor,
+    )
     sign = _sign(cfg) if sign is None else sign
     weight = association_weight(terms.dis, temperature=cfg.temperature, sign=sign)
     normalized = fold_window_scores(terms.normalized, starts, n_steps)

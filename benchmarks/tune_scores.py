@@ -8,6 +8,7 @@ per-window outputs, so the variants differ only in how the score is formed:
 - ``rec``: squared error averaged over channels (what the bundle's ``reconstruction`` score is);
 - ``nrec``: each channel's squared error divided by its mean on the held-out validation part;
 - ``nrec_max``: the largest normalised channel error instead of the mean;
+- ``nrec_f0.1`` / ``nrec_f0.5``: ``nrec`` with each channel scale floored at 0.1 / 0.5 x their mean;
 - ``assoc_paper`` / ``assoc_flipped``: Anomaly Transformer's ``L * softmax_t(-/+ T dis) * rec``;
 - ``nrec_dis+`` / ``nrec_dis-``: ``nrec * exp(+/- clip(z(dis), -3, 3))`` with z from validation;
 - ``nrec_zpos+``: the same with ``dis`` z-scored per position in the window (validation mean and
@@ -76,6 +77,9 @@ def variants(err, dis, starts, n_steps, calib, *, full: bool) -> dict[str, np.nd
     rec_w = err.mean(-1)
     nerr = err / calib["scale"]
     out = {"rec": fold(rec_w), "nrec": fold(nerr.mean(-1)), "nrec_max": fold(nerr.max(-1))}
+    for floor in (0.1, 0.5):  # channel scales floored at a fraction of their mean
+        scale = np.maximum(calib["scale"], floor * calib["scale"].mean())
+        out[f"nrec_f{floor:g}"] = fold((err / scale).mean(-1))
     if full:
         out["assoc_paper"] = fold(softmax_weight(dis, -1.0) * rec_w)
         out["assoc_flipped"] = fold(softmax_weight(dis, 1.0) * rec_w)

@@ -153,6 +153,10 @@ def test_normalized_and_calibrated_scores_use_the_model_statistics(tiny_model: A
     np.testing.assert_allclose(s.of("calibrated"), s.normalized * np.exp(z), rtol=1e-6)
     with pytest.raises(ConfigError, match="unknown score kind"):
         s.of("bogus")
+    # a floor at 0.5 x the mean scale (5.5 / 3) lifts only the third channel's 0.5
+    floored = score_series(model, x, ScoreConfig(orientation="flipped", channel_floor=0.5), wcfg)
+    expected = (err / [1.0, 4.0, 0.5 * 5.5 / 3]).mean(-1)
+    np.testing.assert_allclose(floored.normalized, expected, rtol=1e-5)
 
 
 @pytest.mark.parametrize("stride", [20, 7])
