@@ -4,7 +4,8 @@ flows both call these.
 - ``validate``: re-run the contract's suite on the whole committed dataset (report + Data Docs).
 - ``windows``: one entity's series from the dataset (last ``contract.eval_fraction`` held out
   for evaluation), split/scaled/windowed by ``amad.windows``; keyed by data version and window
-  parameters, so an unchanged version reuses the folder without reading the data.
+  parameters, so an unchanged version reuses the folder without reading the data, and another
+  version is checked out from DVC first (``amad.versioning.checkout_version``).
 - ``train``: fit AMAD on a window set and write a verified bundle.
 - ``evaluate``: score a bundle on the window set's evaluation period (raw values, the bundle's
   own scaler) and write metrics JSON plus the per-step scores; ``evaluate_baseline`` scores
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from amad import dataset, ingest, schema
+from amad import dataset, ingest, schema, versioning
 from amad.config import AmadConfig
 from amad.errors import DataError, DataValidationError
 from amad.schema import Contract
@@ -92,29 +93,57 @@ def windows_key(cfg: AmadConfig, data_version: str) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def windows(
-    cfg: AmadConfig, *, data_version: str | None = None, out_dir: str | Path | None = None
-) -> Path:
-    """Build (or reuse) the window set of the current dataset version; returns its folder."""
+def _checked_out(cfg: AmadConfig, data_version: str | None, checkout: bool) -> str:
+    """The dataset's version, after checking out ``data_version`` when another one is there."""
     current = ingest.data_version(cfg)
+    if data_version is not None and data_version != current:
+        if not checkout:
+            raise DataError(
+                f"data version {data_version} requested but {current or 'none'} is checked out "
+                "(dvc checkout / dvc pull the wanted version first)"
+            )
+        versioning.checkout_version(data_version, cfg)
+        current = ingest.data_version(cfg)
     if current is None:
         raise DataError(f"no ingested telemetry under {cfg.contract.data_dir}")
-    if data_version is not None and data_version != current:
-        raise DataError(
-            f"data version {data_version} requested but {current} is checked out "
-            "(dvc checkout / dvc pull the wanted version first)"
-        )
+    return current
+
+
+def _is_built(out: Path, key: str) -> bool:
+    marker = out / _KEY_FILE
+    return marker.is_file() and json.loads(marker.read_text()).get("key") == key
+
+
+def windows(
+    cfg: AmadConfig,
+    *,
+    data_version: str | None = None,
+    out_dir: str | Path | None = None,
+    checkout: bool = True,
+) -> Path:
+    """Build (or reuse) the window set of ``data_version`` (default: the current dataset's).
+
+    A window set already built for that version is reused without touching the data. Otherwise
+    a version other than the checked-out one is first checked out from DVC (``checkout=False``
+    refuses instead), so a fresh worker needs only the version id.
+    """
+    if data_version is not None:
+        key = windows_key(cfg, data_version)
+        out = Path(out_dir) if out_dir is not None else WINDOWS_ROOT / key
+        if _is_built(out, key):
+            log.info("window set %s is up to date (data version %s)", out, data_version)
+            return out
+    current = _checked_out(cfg, data_version, checkout)
     key = windows_key(cfg, current)
     out = Path(out_dir) if out_dir is not None else WINDOWS_ROOT / key
-    marker = out / _KEY_FILE
-    if marker.is_file() and json.loads(marker.read_text()).get("key") == key:
+    if _is_built(out, key):
         log.info("window set %s is up to date (data version %s)", out, current)
         return out
-    marker.unlink(missing_ok=True)
+    (out / _KEY_FILE).unlink(missing_ok=True)
     series = dataset.dataset_series(cfg.contract.data_dir, Contract(cfg.contract), cfg.data.entity)
     prepared = build_windows(series, cfg.windows)
     save_prepared(prepared, out)
-    _write_json(marker, {"key": key, "data_version": current, "entity": series.entity})
+    _write_json(out / _KEY_FILE, {"key": key, "data_version": current, "entity": series.entity})
     return out
 
 

@@ -57,6 +57,8 @@ def test_windows_are_keyed_by_data_version_and_reused(cfg: AmadConfig, tmp_path:
     assert stages.windows(cfg, data_version=version) == out  # reused, not rebuilt
     assert (out / "prepared.json").stat().st_mtime_ns == stamp
     with pytest.raises(DataError, match="checked out"):
+        stages.windows(cfg, data_version="not-this-one", checkout=False)
+    with pytest.raises(DataError, match="not a DVC data version"):  # checkout needs an md5
         stages.windows(cfg, data_version="not-this-one")
 
 
