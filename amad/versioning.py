@@ -67,7 +67,10 @@ def dvc_executable() -> str:
 
 
 def run_dvc(args: list[str], root: str | Path, *, remote_op: bool = False) -> str:
-    """Run ``dvc <args>`` in ``root``; stdout on success, a typed error otherwise."""
+    """Run ``dvc <args>`` in ``root``; stdout on success, a typed error otherwise.
+
+    Callers leave out ``--quiet``: it also silences the error text this classification reads.
+    """
     cmd = [dvc_executable(), *args]
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "DVC_NO_UPDATE_CHECK": "1"}
     log.debug("running %s in %s", " ".join(cmd), root)
@@ -133,7 +136,7 @@ def commit(root: str | Path, data_dir: str | Path = "data") -> str:
         rel = rel.resolve().relative_to(repo.resolve())
     if not (repo / rel).is_dir():
         raise DataError(f"no dataset folder at {repo / rel}")
-    run_dvc(["add", "--quiet", rel.as_posix()], repo)
+    run_dvc(["add", rel.as_posix()], repo)
     version = data_version(repo, rel)
     if version is None:
         raise DataError(f"dvc add did not write {rel}.dvc")
@@ -144,13 +147,13 @@ def commit(root: str | Path, data_dir: str | Path = "data") -> str:
 def push(root: str | Path, data_dir: str | Path = "data", *, remote: str | None = None) -> None:
     """Upload the recorded data version to ``remote`` (default: the repository's default)."""
     target = _dvc_file(Path(root), data_dir).name
-    run_dvc(["push", "--quiet", *(["-r", remote] if remote else []), target], root, remote_op=True)
+    run_dvc(["push", *(["-r", remote] if remote else []), target], root, remote_op=True)
 
 
 def pull(root: str | Path, data_dir: str | Path = "data", *, remote: str | None = None) -> None:
     """Download and check out the data version ``data.dvc`` records."""
     target = _dvc_file(Path(root), data_dir).name
-    run_dvc(["pull", "--quiet", *(["-r", remote] if remote else []), target], root, remote_op=True)
+    run_dvc(["pull", *(["-r", remote] if remote else []), target], root, remote_op=True)
 
 
 # --------------------------------------------------------------------------- checkout a version
@@ -226,13 +229,13 @@ def _write_record(dvc_file: Path, md5: str, name: str) -> None:
 
 def _fetch_and_checkout(repo: Path, dvc_file: Path, md5: str, remote: str | None) -> None:
     target = _target(repo, dvc_file)
-    run_dvc(["fetch", "--quiet", *(["-r", remote] if remote else []), target], repo, remote_op=True)
+    run_dvc(["fetch", *(["-r", remote] if remote else []), target], repo, remote_op=True)
     if _status(repo, dvc_file) == "not in cache":  # dvc fetch only warns about missing objects
         raise DatasetNotFoundError(
             f"data version {md5} is neither in the DVC cache nor on the remote "
             f"{remote or '(the default)'}: was it pushed?"
         )
-    run_dvc(["checkout", "--quiet", target], repo)
+    run_dvc(["checkout", target], repo)
     state = _status(repo, dvc_file)
     if state is not None or _recorded_md5(dvc_file) != md5:
         raise DataError(f"after checkout the dataset does not match version {md5} ({state})")
@@ -245,7 +248,7 @@ def _restore(repo: Path, dvc_file: Path, previous: str | None, *, was_in_sync: b
     dvc_file.write_text(previous)
     if was_in_sync:  # the folder may have been touched: put the old version back (it is cached)
         try:
-            run_dvc(["checkout", "--quiet", _target(repo, dvc_file)], repo)
+            run_dvc(["checkout", _target(repo, dvc_file)], repo)
         except DataError as exc:
             log.error("could not restore the previous dataset version: %s", exc)
 
