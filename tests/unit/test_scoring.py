@@ -143,7 +143,8 @@ def test_normalized_and_calibrated_scores_use_the_model_statistics(tiny_model: A
     model.load_state_dict(tiny_model.state_dict())
     model.score_channel_scale.copy_(torch.tensor([1.0, 4.0, 0.5]))
     model.score_dis_stats.copy_(torch.tensor([0.2, 0.1]))
-    s = score_series(model, x, ScoreConfig(orientation="flipped", kind="calibrated"), wcfg)
+    unfloored = ScoreConfig(orientation="flipped", kind="calibrated", channel_floor=0.0)
+    s = score_series(model, x, unfloored, wcfg)
     windows = torch.from_numpy(x.reshape(3, 20, 3))  # the three non-overlapping windows
     with torch.no_grad():
         err = ((model(windows, latents=False).recon - windows) ** 2).reshape(60, 3).numpy()
