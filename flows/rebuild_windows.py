@@ -2,7 +2,9 @@
 
 The task is cached by data version and window parameters (``window_cache_key``, the library's
 ``stages.windows_key``): an unchanged version reuses its windows without touching the data. The
-library writes the window set under a folder with that key, so a hit and a rebuild agree.
+library writes the window set under a folder with that key, so a hit and a rebuild agree. On a
+worker that does not hold the version (a fresh pod), the library checks it out from the DVC
+remote first; an unreachable remote is a ``TransientStorageError``, which the task retries.
 """
 
 from __future__ import annotations

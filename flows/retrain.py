@@ -2,9 +2,10 @@
 
 Runs as its own deployment on the ``gpu`` pool when deployed (the parent starts it with
 ``run_deployment``) and as an in-process subflow locally; the library picks the device (CUDA when
-present). One slot per model (``runtime.model_lock``) keeps two retrains of a model apart. The
-new version is written to the registry but not promoted: promotion is ``publish``'s job after
-champion/challenger.
+present); given only ``data_version``, it builds the windows there, checking the dataset out
+from the DVC remote when the pod does not hold it. One slot per model (``runtime.model_lock``)
+keeps two retrains of a model apart. The new version is written to the registry but not
+promoted: promotion is ``publish``'s job after champion/challenger.
 """
 
 from __future__ import annotations

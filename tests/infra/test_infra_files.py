@@ -170,3 +170,15 @@ def test_dvc_remote_example_points_at_the_data_bucket_without_secrets() -> None:
     assert "url = s3://amad-data/dvc" in text
     assert "secret" not in text.lower().replace("aws_secret_access_key", "")
     assert "endpointurl" not in text
+
+
+@pytest.mark.parametrize("image", ["Dockerfile.cpu", "Dockerfile.cuda"])
+def test_images_carry_the_dvc_skeleton_but_no_dataset(image: str) -> None:
+    """A pod checks out the data version it is given: it needs the remote config, not data."""
+    text = (INFRA / image).read_text()
+    copied = {
+        src for line in text.splitlines() if line.startswith("COPY ") for src in line.split()[1:-1]
+    }
+    assert {".dvc/config", ".dvcignore"} <= copied
+    assert not copied & {".", ".dvc", "data", "data.dvc"}
+    assert "dvc config --local core.no_scm true" in text  # /opt/amad is no git checkout
