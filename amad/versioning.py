@@ -107,7 +107,12 @@ def init_repo(root: str | Path, *, no_scm: bool = False) -> Path:
 def _dvc_file(root: Path, data_dir: str | Path) -> Path:
     rel = Path(data_dir)
     if rel.is_absolute():
-        rel = rel.resolve().relative_to(root.resolve())
+        try:
+            rel = rel.resolve().relative_to(root.resolve())
+        except ValueError as exc:
+            raise DataError(
+                f"the dataset {data_dir} is not inside the DVC repository {root}"
+            ) from exc
     return root / f"{rel.as_posix()}.dvc"
 
 

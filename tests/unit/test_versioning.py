@@ -133,6 +133,8 @@ def test_unknown_versions_fail_clearly_and_change_nothing(
     assert dataset.tree_digest(data_dir(worker)) == published.digests[0]
     with pytest.raises(DataError, match="not a DVC data version"):
         versioning.checkout_version("fp-1234", worker)
+    with pytest.raises(DataError, match="not inside the DVC repository"):
+        versioning.checkout_version(v1, worker, repo_dir=published.repo)
 
 
 def test_an_empty_worker_keeps_no_record_of_an_unknown_version(worker: AmadConfig) -> None:
