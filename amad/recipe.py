@@ -3,7 +3,8 @@
 ``train_bundle(cfg, out)`` loads the series named by ``cfg.data``, splits its training period
 in time and scales with the earlier part only (``amad.windows``), then ``train_prepared`` (which
 callers holding a cached ``PreparedData`` use directly): ``fit`` on the training windows with early
-stopping on the validation windows; resolve ``score.orientation=auto`` by injecting spikes into
+stopping on the validation windows (``fit`` also sets the model's score statistics from them, see
+``amad.scoring.calibrate``); resolve ``score.orientation=auto`` by injecting spikes into
 the validation series; fit the threshold on validation-period scores; optionally evaluate on the
 labelled test split (reported in ``metrics.json``, never used to fit anything); write a verified
 bundle. Test data reaches only the evaluation step, and the legacy threshold, which pools test
