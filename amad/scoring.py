@@ -209,7 +209,8 @@ def calibrate(model: torch.nn.Module, val_windows: np.ndarray, *, batch_size: in
     floor = 1e-6 * float(mean_err.mean()) + 1e-12  # a perfectly reconstructed channel stays finite
     dis = torch.cat(dis_all).double()
     scale.copy_(mean_err.clamp_min(floor))
-    stats_.copy_(torch.tensor([float(dis.mean()), float(dis.std()) + 1e-12], device=device))
+    std = float(dis.std()) if dis.numel() > 1 else 1.0
+    stats_.copy_(torch.tensor([float(dis.mean()), std + 1e-12], device=device))
     log.info("score calibration: channel error scale %.3g..%.3g, dis %.4g +- %.3g",
              float(scale.min()), float(scale.max()), float(stats_[0]), float(stats_[1]))  # fmt: skip
 
