@@ -37,6 +37,7 @@ from amad.bench import DEFAULT_ANOMALY_RATIO, BenchSpec, data_config, prepare
 from amad.config import parse_override
 from amad.datasets import load_series
 from amad.detectors import amad_config, entity_seed, fit_with_threshold, make_detector
+from amad.scoring import pot_threshold
 from amad.train import fit
 from amad.windows import fold_window_scores, sliding_windows, window_starts
 
@@ -127,8 +128,21 @@ def amad_scores(cfg, data, seed: int) -> tuple[dict[str, dict[str, np.ndarray]],
 def evaluate(val: np.ndarray, test: np.ndarray, labels: np.ndarray, ratio: float) -> dict:
     thr = float(np.percentile(val, 100 - ratio))
     m = metrics.evaluate(test, labels, thr)
-    keep = ("vus_pr", "auc_pr", "auc_roc", "vus_roc", "best_f1", "affiliation_f1", "alert_rate")
-    return {k: float(m[k]) for k in keep if k in m}
+    keep = (
+        "vus_pr",
+        "auc_pr",
+        "auc_roc",
+        "vus_roc",
+        "best_f1",
+        "affiliation_f1",
+        "alert_rate",
+        "f1",
+    )
+    out = {k: float(m[k]) for k in keep if k in m}
+    pot, _ = pot_threshold(val, init_quantile=0.98, risk=1e-3)  # ScoreConfig's POT defaults
+    tm = metrics.threshold_metrics(test, labels, pot)
+    out.update({f"pot_{k}": float(tm[k]) for k in ("alert_rate", "f1", "affiliation_f1")})
+    return out
 
 
 def run_entity(args, entity: str, overrides: dict[str, Any]) -> dict[str, Any]:
