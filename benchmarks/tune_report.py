@@ -38,7 +38,11 @@ def main() -> None:
         names = [k for k in rows[dev[0]] if not k.startswith("_")]
         if args.only:
             keep = args.only.split(",")
-            names = [n for n in names if {n, n.split(":")[-1], n.split(":")[-1].split("@")[0]} & set(keep)]
+            names = [
+                n
+                for n in names
+                if {n, n.split(":")[-1], n.split(":")[-1].split("@")[0]} & set(keep)
+            ]
         table = sorted(((means(rows, dev, n), means(rows, held, n), n) for n in names),
                        key=lambda r: -r[0][0])  # fmt: skip
         fit_s = np.mean([rows[e]["_info"]["fit_s"] for e in rows])
