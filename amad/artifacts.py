@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import hashlib
 import json
 import logging
 import os
@@ -42,6 +41,7 @@ from safetensors.torch import load_model, save_model
 from amad import __version__
 from amad.config import AmadConfig, build_config, config_to_dict
 from amad.errors import AmadError, ArtifactError
+from amad.hashing import sha256_file
 from amad.model import AMAD
 from amad.scoring import StepScores, Threshold, score_series, validate_series
 from amad.windows import Scaler
@@ -59,15 +59,6 @@ FILES = (
     "history.json",
     "metrics.json",
 )
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def git_sha(cwd: Path | None = None) -> str | None:

@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from amad.datasets import SeriesData, make_series
 from amad.errors import DataError, DatasetNotFoundError
+from amad.hashing import sha256_bytes, sha256_file
 from amad.schema import Contract
 
 log = logging.getLogger(__name__)
@@ -57,18 +58,6 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def _json_bytes(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode()
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- reading
@@ -111,7 +100,7 @@ def tree_digest(data_dir: str | Path) -> str:
         for p in sorted(root.rglob("*")):
             rel = p.relative_to(root).as_posix()
             if p.is_file() and not rel.startswith(STAGING):
-                digest.update(rel.encode() + b"\0" + _sha256_file(p).encode())
+                digest.update(rel.encode() + b"\0" + sha256_file(p).encode())
     return digest.hexdigest()
 
 
@@ -223,7 +212,7 @@ def stage_batch(
         path.parent.mkdir(parents=True, exist_ok=True)
         # dictionary-encode only the entity id: on float metrics it costs time and saves nothing
         pq.write_table(table, path, compression="snappy", use_dictionary=[contract.entity])
-        files[rel] = {"rows": table.num_rows, "sha256": _sha256_file(path)}
+        files[rel] = {"rows": table.num_rows, "sha256": sha256_file(path)}
     extra: dict[str, str] = {}
     for rel, data in (extra_files or {}).items():
         _write_atomic(staging / "files" / rel, data)
@@ -249,7 +238,7 @@ def commit_staged(data_dir: str | Path, sha: str) -> dict[str, Any]:
         src, dst = staging / "files" / rel, root / rel
         if src.is_file():
             _move(src, dst)
-        elif not (dst.is_file() and _sha256_file(dst) == digest):
+        elif not (dst.is_file() and sha256_file(dst) == digest):
             raise DataError(f"staged batch {sha[:12]}: {rel} is missing")
     _write_atomic(root / BATCHES / f"{sha}.json", _json_bytes(manifest))
     shutil.rmtree(staging)

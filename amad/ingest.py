@@ -30,6 +30,7 @@ from amad import dataset, schema, versioning
 from amad.config import AmadConfig, ContractConfig
 from amad.errors import DatasetNotFoundError, DataValidationError
 from amad.expectations import ValidationReport, validate_frame
+from amad.hashing import sha256_bytes
 from amad.schema import Contract
 
 log = logging.getLogger(__name__)
@@ -252,7 +253,7 @@ def ingest_bytes(
 ) -> BatchOutcome:
     """Validate one batch and append or quarantine it."""
     root = Path(data_dir)
-    sha = dataset.sha256_bytes(data)
+    sha = sha256_bytes(data)
     if dataset.is_committed(root, sha):
         log.info("%s: already ingested as %s, nothing to do", name, sha[:12])
         return BatchOutcome(name, sha, "duplicate", 0, f"{name}: already ingested")

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from amad.errors import ArtifactError, ConflictError, ObjectNotFoundError, PromotionError
+from amad.hashing import sha256_bytes
 from amad.registry_records import (
     ChampionPointer,
     VersionInfo,
@@ -45,7 +46,7 @@ from amad.registry_records import (
     load_json,
     utc_now,
 )
-from amad.storage import Store, sha256_bytes
+from amad.storage import Store
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import logging
 import os
 import re
@@ -46,6 +45,7 @@ from amad.errors import (
     StorageError,
     TransientStorageError,
 )
+from amad.hashing import sha256_bytes
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +95,6 @@ class Store(Protocol):
     def delete(self, key: str) -> None:
         """Remove a key (no error when it is already gone)."""
         ...
-
-
-def sha256_bytes(data: bytes) -> str:
-    """Hex sha256 of ``data``."""
-    return hashlib.sha256(data).hexdigest()
 
 
 class LocalStore:

@@ -25,6 +25,7 @@ import numpy as np
 from amad.config import WindowConfig
 from amad.datasets import SeriesData
 from amad.errors import DataError
+from amad.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -250,14 +251,6 @@ _META = "prepared.json"
 _META_KEYS = {"name", "entity", "window_cfg", "scaler", "data_fingerprint", "fingerprint", "files"}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _write_atomic(path: Path, write: Any) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with tmp.open("wb") as fh:
@@ -276,7 +269,7 @@ def save_prepared(prepared: PreparedData, directory: str | Path) -> Path:
         if arr is None:
             continue
         _write_atomic(out / f"{name}.npy", lambda fh, a=arr: np.save(fh, a, allow_pickle=False))
-        files[f"{name}.npy"] = _sha256(out / f"{name}.npy")
+        files[f"{name}.npy"] = sha256_file(out / f"{name}.npy")
     meta = {
         "format": FORMAT_VERSION,
         "name": prepared.name,
@@ -315,7 +308,7 @@ def load_prepared(directory: str | Path) -> PreparedData:
     arrays: dict[str, np.ndarray | None] = dict.fromkeys(_ARRAYS)
     for fname, digest in meta["files"].items():
         path = folder / fname
-        if not path.is_file() or _sha256(path) != digest:
+        if not path.is_file() or sha256_file(path) != digest:
             raise DataError(f"prepared window set at {folder}: {fname} is missing or changed")
         arrays[fname.removesuffix(".npy")] = np.load(path, allow_pickle=False)
     if any(arrays[k] is None for k in _ARRAYS[:3]):

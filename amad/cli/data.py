@@ -141,8 +141,9 @@ def synth_cmd(out: str, batches: int, rows: int, entities: str, anomalies: bool,
 def validate_cmd(files: tuple[str, ...], report_dir: str | None, config_path: str | None,
                  sets: tuple[str, ...]) -> None:  # fmt: skip
     """Validate batch files against the contract without ingesting them."""
-    from amad.dataset import read_reference, sha256_bytes
+    from amad.dataset import read_reference
     from amad.expectations import validate_bytes
+    from amad.hashing import sha256_bytes
     from amad.schema import Contract
 
     cfg = _config(config_path, sets)
