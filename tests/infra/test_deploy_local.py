@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from tests.conftest import free_port
+from tests.flows.helpers import tiny_overrides
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -180,29 +181,6 @@ def pipeline_inputs(tmp_path: Path) -> dict[str, Any]:
         "overrides": overrides,
         "retrain_deployment": "retrain/gpu",
         "incoming": None,
-    }
-
-
-def tiny_overrides(root: Path) -> dict[str, Any]:
-    """A model and data small enough for seconds of CPU, all state under ``root``."""
-    return {
-        "data.synthetic.train_steps": 1200,
-        "windows.length": 32,
-        "windows.score_stride": 16,
-        "windows.train_stride": 4,
-        "model.d_model": 16,
-        "model.n_heads": 2,
-        "model.n_layers": 1,
-        "model.d_ff": 16,
-        "train.epochs": 1,
-        "train.max_windows_per_epoch": 64,
-        "promote.require_beats_pca": False,
-        "promote.max_alert_rate": 1.0,  # a 1-epoch toy model alerts a lot; not under test here
-        "publish.store": "local",
-        "publish.local_root": str(root / "registry"),
-        "contract.data_dir": str(root / "data"),
-        "contract.quarantine_dir": str(root / "quarantine"),
-        "contract.reports_dir": str(root / "validation"),
     }
 
 
