@@ -25,7 +25,7 @@ from amad.artifacts import save_bundle
 from amad.config import AmadConfig, build_config, config_to_dict
 from amad.datasets import load_series
 from amad.errors import ArtifactError
-from amad.scoring import Threshold, check_orientation, fit_threshold, score_series
+from amad.scoring import StepScores, Threshold, check_orientation, fit_threshold, score_series
 from amad.train import TrainResult, fit
 from amad.windows import PreparedData, build_windows
 
@@ -89,22 +89,26 @@ def _evaluate_test(
 
 def _threshold(
     cfg: AmadConfig, result: TrainResult, prepared: PreparedData
-) -> tuple[Threshold, np.ndarray]:
-    """The threshold fitted on validation-period scores (and the scores it was fitted on)."""
-    val = score_series(result.model, prepared.val_scaled, cfg.score, cfg.windows).of(cfg.score.kind)
+) -> tuple[Threshold, StepScores]:
+    """The threshold fitted on validation-period scores (and those scores, every kind)."""
+    val = score_series(result.model, prepared.val_scaled, cfg.score, cfg.windows)
     test_scores = None
     if cfg.score.threshold == "legacy_train_test_percentile":  # pools test scores, by name
         test_scores = score_series(result.model, prepared.test_scaled, cfg.score, cfg.windows).of(
             cfg.score.kind
         )
-    return fit_threshold(val, cfg.score, test_scores=test_scores), val
+    return fit_threshold(val.of(cfg.score.kind), cfg.score, test_scores=test_scores), val
 
 
-def _train_metrics(result: TrainResult, val: np.ndarray, threshold: Threshold) -> dict[str, float]:
+def _train_metrics(
+    cfg: AmadConfig, result: TrainResult, val: StepScores, threshold: Threshold
+) -> dict[str, float]:
     best = result.history[result.best_epoch] if result.best_epoch >= 0 else {}
     return {
         "val_rec": float(best.get("val_rec", np.nan)),
-        "val_alert_rate": float((val > threshold.value).mean()),
+        # per-step reconstruction error on the validation period: the label-free selection input
+        "val_recon_error": float(np.mean(val.reconstruction)),
+        "val_alert_rate": float((val.of(cfg.score.kind) > threshold.value).mean()),
         "train_windows_per_s": float(np.mean([h["windows_per_s"] for h in result.history])),
         "train_seconds": float(sum(h["seconds"] for h in result.history)),
     }
@@ -128,7 +132,7 @@ def train_prepared(
                  checkpoint_dir=checkpoint_dir, progress=progress)  # fmt: skip
     cfg, metrics = resolve_orientation(cfg, result, prepared)
     threshold, val = _threshold(cfg, result, prepared)
-    metrics.update(_train_metrics(result, val, threshold))
+    metrics.update(_train_metrics(cfg, result, val, threshold))
     if evaluate:
         metrics.update(_evaluate_test(cfg, result, prepared, threshold, progress=progress))
     path = save_bundle(out, model=result.model, config=cfg, scaler=prepared.scaler,

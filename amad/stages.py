@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -154,34 +153,10 @@ def train(
     cfg: AmadConfig, windows_uri: str | Path, out_dir: str | Path, *, progress: bool = False
 ) -> Any:
     """Fit AMAD on a window set and write a bundle to ``out_dir``; a ``recipe.TrainOutcome``."""
-    from amad.artifacts import save_bundle
-    from amad.recipe import TrainOutcome, resolve_orientation
-    from amad.scoring import fit_threshold, score_series
-    from amad.train import fit
+    from amad.recipe import train_prepared
 
-    started = time.perf_counter()
     prepared = load_prepared(windows_uri)
-    result = fit(cfg.model, cfg.train, prepared.train_windows, prepared.val_windows,
-                 checkpoint_dir=None, progress=progress)  # fmt: skip
-    cfg, metrics = resolve_orientation(cfg, result, prepared)
-    val = score_series(result.model, prepared.val_scaled, cfg.score, cfg.windows)
-    test_scores = None
-    if cfg.score.threshold == "legacy_train_test_percentile":
-        test_scores = score_series(result.model, prepared.test_scaled, cfg.score, cfg.windows)
-    threshold = fit_threshold(
-        val.of(cfg.score.kind),
-        cfg.score,
-        test_scores=None if test_scores is None else test_scores.of(cfg.score.kind),
-    )
-    metrics[_RECON] = float(np.mean(val.reconstruction))
-    metrics["val_alert_rate"] = float((val.of(cfg.score.kind) > threshold.value).mean())
-    path = save_bundle(out_dir, model=result.model, config=cfg, scaler=prepared.scaler,
-                       threshold=threshold, history=result.history,
-                       data_fingerprint=prepared.data_fingerprint, extra_metrics=metrics,
-                       n_channels=prepared.n_channels, overwrite=True)  # fmt: skip
-    return TrainOutcome(path=path, config=cfg, threshold=threshold.value, method=threshold.method,
-                        epochs=len(result.history), best_epoch=result.best_epoch,
-                        seconds=time.perf_counter() - started, metrics=metrics)  # fmt: skip
+    return train_prepared(cfg, prepared, out_dir, progress=progress, overwrite=True)
 
 
 # --------------------------------------------------------------------------- evaluate
