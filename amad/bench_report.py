@@ -41,7 +41,13 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 def _summary_table(doc: dict[str, Any]) -> list[str]:
     means = doc.get("means", {})
-    head = ["method", "n", *(title for _, title in SUMMARY_COLUMNS), "fit s", "score s"]
+    head = [
+        "method",
+        "n",
+        *(title for _, title in SUMMARY_COLUMNS),
+        "fit s (total)",
+        "score s (total)",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, row in means.items():
         cells = [name, str(row["n_entities"])]
