@@ -43,7 +43,8 @@ from amad.config import AmadConfig, build_config, config_to_dict
 from amad.errors import AmadError, ArtifactError
 from amad.hashing import sha256_file
 from amad.model import AMAD
-from amad.scoring import StepScores, Threshold, score_series, validate_series
+from amad.scoring import StepScores, score_series, validate_series
+from amad.thresholds import Threshold
 from amad.windows import Scaler
 
 log = logging.getLogger(__name__)

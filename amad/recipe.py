@@ -25,7 +25,8 @@ from amad.artifacts import save_bundle
 from amad.config import AmadConfig, build_config, config_to_dict
 from amad.datasets import load_series
 from amad.errors import ArtifactError
-from amad.scoring import StepScores, Threshold, check_orientation, fit_threshold, score_series
+from amad.scoring import StepScores, check_orientation, score_series
+from amad.thresholds import Threshold, fit_threshold
 from amad.train import TrainResult, fit
 from amad.windows import PreparedData, build_windows
 

@@ -1,4 +1,4 @@
-"""Per-step anomaly scores from a trained model, and the alert threshold fitted on them.
+"""Per-step anomaly scores from a trained model (thresholds on them: ``amad.thresholds``).
 
 Scores. A scaled series ``x (T, C)`` is cut into scoring windows of ``windows.length`` steps with
 ``windows.score_stride`` (non-overlapping when stride == length, the default; a smaller stride
@@ -39,22 +39,14 @@ validation statistics (no reference to the window, no collapse); overlapping sco
 (``windows.score_stride < length``) average each step over several positions. See
 ``benchmarks/TUNING.md`` for the measurements behind the default.
 
-Thresholds. ``percentile`` is the ``(100 - r)``-th percentile of scores on *held-out validation*
-windows of the training period (in-sample training scores are too small and flag far too much);
-``pot`` is a SPOT-style peaks-over-threshold fit of a generalised Pareto tail to the same scores;
-``legacy_train_test_percentile`` pools those scores with the test scores (Anomaly Transformer's
-protocol) and exists only under that name, for comparison with papers.
-
 Shape legend: n windows, b batch, t window steps (L), c channels, T series steps.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import sys
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -334,90 +326,3 @@ def check_orientation(
     orientation = "paper" if auc_paper >= 0.5 else "flipped"
     log.info("score orientation: %s (AUC of -dis on injected spikes %.3f)", orientation, auc_paper)
     return OrientationCheck(orientation=orientation, auc_paper=auc_paper, n_injected=n_inj)
-
-
-# ---------------------------------------------------------------- thresholds
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """An alert threshold and how it was obtained (stored as ``threshold.json``)."""
-
-    value: float
-    method: str
-    kind: str  # which score it applies to
-    anomaly_ratio: float
-    n_fit: int  # number of scores it was fitted on
-    details: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Threshold:
-        return cls(**raw)
-
-
-def _finite(scores: np.ndarray, what: str) -> np.ndarray:
-    s = np.asarray(scores, dtype=np.float64).ravel()
-    if s.size == 0:
-        raise DataError(f"cannot fit a threshold on empty {what}")
-    if not np.isfinite(s).all():
-        raise DataError(f"{what} contain NaN/inf; cannot fit a threshold")
-    return s
-
-
-def pot_threshold(
-    scores: np.ndarray, *, init_quantile: float, risk: float
-) -> tuple[float, dict[str, float]]:
-    """SPOT's initial step: fit a GPD to excesses over a high quantile, return ``z_q``.
-
-    ``P(score > z_q) = risk`` under the fitted tail:
-    ``z_q = t + sigma / xi * ((risk * n / n_t) ** -xi - 1)`` (``t - sigma * log(...)`` at xi=0).
-    """
-    t = float(np.quantile(scores, init_quantile))
-    excess = scores[scores > t] - t
-    n, n_t = scores.size, excess.size
-    if n_t < 10 or np.ptp(excess) == 0:
-        log.warning("POT: only %d distinct peaks over %.4g; using the initial quantile", n_t, t)
-        return t, {"init_threshold": t, "n_peaks": float(n_t), "xi": 0.0, "sigma": 0.0}
-    xi, _, sigma = stats.genpareto.fit(excess, floc=0.0)
-    details = {"init_threshold": t, "n_peaks": float(n_t), "xi": float(xi), "sigma": float(sigma)}
-    ratio = risk * n / n_t
-    if abs(xi) < 1e-6:  # exponential tail
-        return float(t - sigma * math.log(ratio)), details
-    return float(t + sigma / xi * (ratio ** (-xi) - 1.0)), details
-
-
-def fit_threshold(
-    val_scores: np.ndarray,
-    cfg: ScoreConfig,
-    *,
-    test_scores: np.ndarray | None = None,
-) -> Threshold:
-    """Fit ``cfg.threshold`` on held-out validation scores of the training period."""
-    s = _finite(val_scores, "validation scores")
-    q = 100.0 - cfg.anomaly_ratio
-    details: dict[str, float] = {}
-    if cfg.threshold == "percentile":
-        value = float(np.percentile(s, q))
-    elif cfg.threshold == "pot":
-        value, details = pot_threshold(s, init_quantile=cfg.pot_init_quantile, risk=cfg.pot_risk)
-    elif cfg.threshold == "legacy_train_test_percentile":
-        if test_scores is None:
-            raise ConfigError(
-                "score.threshold=legacy_train_test_percentile needs the test scores "
-                "(it pools training-period and test scores, as Anomaly Transformer does)"
-            )
-        s = np.concatenate([s, _finite(test_scores, "test scores")])
-        value = float(np.percentile(s, q))
-    else:  # pragma: no cover - the config Literal forbids it
-        raise ConfigError(f"unknown threshold method {cfg.threshold!r}")
-    return Threshold(
-        value=value,
-        method=cfg.threshold,
-        kind=cfg.kind,
-        anomaly_ratio=cfg.anomaly_ratio,
-        n_fit=int(s.size),
-        details=details,
-    )

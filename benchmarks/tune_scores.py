@@ -37,7 +37,7 @@ from amad.bench import DEFAULT_ANOMALY_RATIO, BenchSpec, data_config, prepare
 from amad.config import parse_override
 from amad.datasets import load_series
 from amad.detectors import amad_config, entity_seed, fit_with_threshold, make_detector
-from amad.scoring import pot_threshold
+from amad.thresholds import pot_threshold
 from amad.train import fit
 from amad.windows import fold_window_scores, sliding_windows, window_starts
 

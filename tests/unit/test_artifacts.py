@@ -14,7 +14,8 @@ from amad.artifacts import FILES, MANIFEST, load_bundle, save_bundle, verify_bun
 from amad.config import build_config
 from amad.errors import ArtifactError, DataError
 from amad.model import AMAD
-from amad.scoring import Threshold, score_series
+from amad.scoring import score_series
+from amad.thresholds import Threshold
 from amad.windows import Scaler
 
 CFG = build_config(

@@ -15,13 +15,12 @@ from amad.scoring import (
     calibrate,
     calibrated_score,
     check_orientation,
-    fit_threshold,
-    pot_threshold,
     rank_auc,
     score_series,
     validate_series,
     window_scores,
 )
+from amad.thresholds import fit_threshold, pot_threshold
 
 TINY = ModelConfig(d_model=16, n_heads=2, n_layers=1, d_ff=16)
 
