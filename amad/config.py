@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -30,15 +30,7 @@ AnomalyKind = Literal[
     "flatline",
     "noise_burst",
 ]
-ANOMALY_KINDS: tuple[AnomalyKind, ...] = (
-    "spike",
-    "level_shift",
-    "drift",
-    "frequency_change",
-    "correlation_break",
-    "flatline",
-    "noise_burst",
-)
+ANOMALY_KINDS: tuple[AnomalyKind, ...] = get_args(AnomalyKind)
 
 
 class _Section(BaseModel):
