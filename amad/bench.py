@@ -35,7 +35,14 @@ from amad import metrics
 from amad.bench_report import render_markdown, write_plots
 from amad.config import DataConfig, build_config
 from amad.datasets import SeriesData, list_entities, load_series
-from amad.detectors import detector_config, entity_seed, fit_with_threshold, make_detector
+from amad.detectors import (
+    AMADDetector,
+    Detector,
+    detector_config,
+    entity_seed,
+    fit_with_threshold,
+    make_detector,
+)
 from amad.errors import ConfigError, DataError
 from amad.windows import Scaler, split_train_val
 
@@ -147,16 +154,33 @@ def prepare(series: SeriesData, val_fraction: float) -> EntityData:
     )
 
 
-def run_pair(spec: BenchSpec, name: str, entity: str, data: EntityData) -> dict[str, Any]:
-    """Fit, threshold, score and evaluate one detector on one entity; writes its scores."""
+def run_pair(
+    spec: BenchSpec,
+    name: str,
+    entity: str,
+    data: EntityData,
+    trained: dict[str, AMADDetector] | None = None,
+) -> dict[str, Any]:
+    """Fit, threshold, score and evaluate one detector on one entity; writes its scores.
+
+    ``trained`` (one dict per entity) maps an AMAD ``training_key`` to a fitted detector: a
+    variant that differs only in its ``score`` settings reuses that model instead of training
+    the same weights again (training is deterministic on CPU; on CUDA this saves a retrain that
+    would differ only by nondeterminism).
+    """
     seed = entity_seed(spec.seed, entity)
     _, model_over = _split_overrides(spec.overrides)
     det = make_detector(
         name, seed=seed, profile=spec.profile, overrides=model_over, progress=spec.progress
     )
     started = time.perf_counter()
-    fitted = fit_with_threshold(det, data.fit, data.val, anomaly_ratio=spec.ratio())
+    shared = _shared_model(det, trained)
+    fitted = fit_with_threshold(
+        det, data.fit, data.val, anomaly_ratio=spec.ratio(), prefitted=shared is not None
+    )
     fit_s = time.perf_counter() - started
+    if isinstance(det, AMADDetector) and trained is not None and shared is None:
+        trained[det.training_key()] = det
     started = time.perf_counter()
     scores = np.asarray(det.score(data.test), dtype=np.float64)
     score_s = time.perf_counter() - started
@@ -185,6 +209,16 @@ def run_pair(spec: BenchSpec, name: str, entity: str, data: EntityData) -> dict[
         "history": getattr(det, "info", {}).get("history"),
         "config": detector_config(det),
     }
+
+
+def _shared_model(det: Detector, trained: dict[str, AMADDetector] | None) -> AMADDetector | None:
+    """The already fitted detector ``det`` can reuse (and adopt it), or None."""
+    if not isinstance(det, AMADDetector) or not trained:
+        return None
+    source = trained.get(det.training_key())
+    if source is not None:
+        det.adopt(source)
+    return source
 
 
 def summarise(results: dict[str, dict[str, dict[str, Any]]], detectors: list[str]) -> dict:
@@ -280,10 +314,11 @@ def _run_entity(spec: BenchSpec, entity: str, doc: dict[str, Any]) -> None:
             row[name] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
         write_results(spec, doc)
         return
+    trained: dict[str, AMADDetector] = {}
     for name in todo:
         log.info("%s: %s ...", entity, name)
         try:
-            row[name] = run_pair(spec, name, entity, data)
+            row[name] = run_pair(spec, name, entity, data, trained)
         except Exception as exc:  # recorded in results.json and logged with its traceback
             log.exception("%s: %s failed", entity, name)
             row[name] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}

@@ -156,6 +156,10 @@ class ScoreConfig(_Section):
     # benchmarks/TUNING.md it won on SMD and MSL, and the spike check picked the worse sign.
     # (Only the association and calibrated kinds use it.)
     orientation: Literal["auto", "paper", "flipped"] = "flipped"
+    # centred moving average of every per-step score over this many steps (1: off), applied
+    # before thresholds, so validation scores are smoothed the same way. 20 was the best width
+    # on the dev entities of benchmarks/TUNING.md (section 10); it delays an alert by width/2 steps
+    smooth: int = Field(20, ge=1)
     threshold: Literal["percentile", "pot", "legacy_train_test_percentile"] = "percentile"
     anomaly_ratio: float = Field(1.0, gt=0.0, lt=50.0)  # percent of steps expected anomalous
     pot_init_quantile: float = Field(0.98, gt=0.5, lt=1.0)

@@ -21,6 +21,7 @@ Shape legend: T steps, C channels, n windows, w window length.
 
 from __future__ import annotations
 
+import json
 import logging
 import zlib
 from collections.abc import Callable, Mapping
@@ -30,9 +31,15 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from amad.config import AmadConfig, build_config, config_to_dict
+from amad.config import AmadConfig, ScoreConfig, build_config, config_to_dict
 from amad.errors import ConfigError, DataError
-from amad.windows import fold_window_scores, sliding_windows, split_train_val, window_starts
+from amad.windows import (
+    fold_window_scores,
+    sliding_windows,
+    smooth_steps,
+    split_train_val,
+    window_starts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +114,22 @@ class IForestDetector:
 
     def score(self, x: np.ndarray) -> np.ndarray:
         return -np.asarray(self._forest.score_samples(_check_matrix(x)), dtype=np.float64)
+
+
+class SmoothedDetector:
+    """Another detector's scores after AMAD's score smoothing (``score.smooth``, a centred moving
+    average): the control that shows how much of a gain is the smoothing and how much the model."""
+
+    def __init__(self, inner: Detector, width: int) -> None:
+        self.inner, self.width = inner, width
+        self.name = f"{inner.name}-smooth"
+        self.params: dict[str, Any] = {**getattr(inner, "params", {}), "smooth": width}
+
+    def fit(self, train: np.ndarray, *, val: np.ndarray | None = None) -> None:
+        self.inner.fit(train, val=val)
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        return smooth_steps(self.inner.score(x), self.width)
 
 
 class WindowAEDetector:
@@ -209,10 +232,11 @@ AMAD_VARIANTS: dict[str, dict[str, Any]] = {
     "amad-score-reconstruction": {"score.kind": "reconstruction"},
     "amad-score-association": {"score.kind": "association"},
     "amad-score-calibrated": {"score.kind": "calibrated"},
+    "amad-no-smooth": {"score.smooth": 1},
     "at": {
         "model.mask": "gaussian", "model.mixup": False, "train.contrastive": False,
         "score.kind": "association", "score.orientation": "paper",
-        "windows.score_stride": 100,
+        "windows.score_stride": 100, "score.smooth": 1,
     },
 }  # fmt: skip
 
@@ -274,6 +298,27 @@ class AMADDetector:
             "history": result.history,
         }
 
+    def training_key(self) -> str:
+        """Everything that decides the trained weights: variants with equal keys train the same
+        model (deterministic on CPU), so a benchmark may train once and score it several ways."""
+        c = self.cfg
+        sections = {"model": c.model, "train": c.train, "windows": c.windows}
+        key: dict[str, Any] = {k: v.model_dump(mode="json") for k, v in sections.items()}
+        key["orientation"] = c.score.orientation if c.score.orientation == "auto" else None
+        return json.dumps(key, sort_keys=True)
+
+    def adopt(self, trained: AMADDetector) -> None:
+        """Score with ``trained``'s fitted model (same ``training_key``) instead of fitting."""
+        from amad.scoring import ORIENTATION_SIGN
+
+        if trained._model is None or trained.training_key() != self.training_key():
+            raise ConfigError(f"{self.name} cannot reuse {trained.name}'s model: training differs")
+        orientation = self.cfg.score.orientation
+        self._model, self._sign = trained._model, trained._sign
+        if orientation != "auto":
+            self._sign = ORIENTATION_SIGN[orientation]
+        self.info = {**trained.info, "model_shared_with": trained.name}
+
     def _val_windows(self, val: np.ndarray) -> np.ndarray:
         """Early-stopping windows, capped at ``max_windows_per_epoch`` (a fixed seeded subset)."""
         w, cap = self.cfg.windows, self.cfg.train.max_windows_per_epoch
@@ -318,9 +363,19 @@ BASELINES: dict[str, Callable[[int], Detector]] = {
 }
 
 
+#: The baselines with AMAD's default score smoothing (``ScoreConfig().smooth`` steps).
+def _smoothed(make: Callable[[int], Detector]) -> Callable[[int], Detector]:
+    return lambda seed: SmoothedDetector(make(seed), ScoreConfig().smooth)
+
+
+SMOOTHED_BASELINES: dict[str, Callable[[int], Detector]] = {
+    f"{name}-smooth": _smoothed(make) for name, make in BASELINES.items() if name != "random"
+}
+
+
 def known_detectors() -> list[str]:
     """Every name ``make_detector`` accepts."""
-    return [*BASELINES, *AMAD_VARIANTS]
+    return [*BASELINES, *SMOOTHED_BASELINES, *AMAD_VARIANTS]
 
 
 def make_detector(
@@ -334,6 +389,8 @@ def make_detector(
     """A fresh detector by name; AMAD variants get ``train.seed = seed``."""
     if name in BASELINES:
         return BASELINES[name](seed)
+    if name in SMOOTHED_BASELINES:
+        return SMOOTHED_BASELINES[name](seed)
     if name in AMAD_VARIANTS:
         cfg = amad_config(name, profile, {"train.seed": seed, **dict(overrides or {})})
         return AMADDetector(name, cfg, progress=progress)
@@ -356,10 +413,17 @@ class FittedScores:
 
 
 def fit_with_threshold(
-    det: Detector, fit_part: np.ndarray, val_part: np.ndarray, *, anomaly_ratio: float
+    det: Detector,
+    fit_part: np.ndarray,
+    val_part: np.ndarray,
+    *,
+    anomaly_ratio: float,
+    prefitted: bool = False,
 ) -> FittedScores:
-    """Fit on the fitting part; threshold = percentile of the held-out part's scores."""
-    det.fit(fit_part, val=val_part)
+    """Fit on the fitting part (unless ``prefitted``); threshold = percentile of the held-out
+    part's scores."""
+    if not prefitted:
+        det.fit(fit_part, val=val_part)
     val_scores = np.asarray(det.score(val_part), dtype=np.float64)
     if val_scores.shape != (len(val_part),) or not np.isfinite(val_scores).all():
         raise DataError(f"{det.name}: validation scores are not one finite value per step")

@@ -136,6 +136,24 @@ def scoring_windows(x: np.ndarray, cfg: WindowConfig) -> tuple[np.ndarray, np.nd
     return sliding_windows(x, cfg.length, cfg.score_stride), starts
 
 
+def smooth_steps(scores: np.ndarray, width: int) -> np.ndarray:
+    """Centred moving average of a (T,) score over ``width`` steps (edges padded by repetition).
+
+    ``width`` 1 returns the scores unchanged. Range metrics (VUS, affiliation) and operators
+    both care about incidents, not single steps, and a per-step reconstruction error is noisy;
+    averaging it over neighbouring steps is what the windowed AE baseline does implicitly.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if width < 1:
+        raise ValueError(f"smoothing width must be >= 1, got {width}")
+    if width == 1 or s.size == 0:
+        return s
+    left = width // 2
+    padded = np.pad(s, (left, width - 1 - left), mode="edge")
+    csum = np.concatenate(([0.0], np.cumsum(padded)))
+    return (csum[width:] - csum[:-width]) / width
+
+
 def fold_window_scores(window_scores: np.ndarray, starts: np.ndarray, n_steps: int) -> np.ndarray:
     """(n, l) per-window step scores -> (t,) float64, averaging where windows overlap."""
     scores = np.asarray(window_scores, dtype=np.float64)

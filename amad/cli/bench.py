@@ -13,9 +13,19 @@ import click
 
 from amad.bench import DATASETS, BenchSpec, run_bench
 from amad.config import parse_override
-from amad.detectors import AMAD_VARIANTS, BASELINES, PROFILES, known_detectors
+from amad.detectors import (
+    AMAD_VARIANTS,
+    BASELINES,
+    PROFILES,
+    SMOOTHED_BASELINES,
+    known_detectors,
+)
 
-ALIASES = {"baselines": tuple(BASELINES), "ablations": tuple(AMAD_VARIANTS)}
+ALIASES = {
+    "baselines": tuple(BASELINES),
+    "smoothed": tuple(SMOOTHED_BASELINES),
+    "ablations": tuple(AMAD_VARIANTS),
+}
 
 
 def _csv(text: str) -> tuple[str, ...]:

@@ -182,3 +182,33 @@ def test_bad_names_fail_before_any_work(tmp_path: Path) -> None:
         run_bench(BenchSpec(dataset="synthetic", detectors=("amad",), out=tmp_path,
                             overrides={"model.bogus": 1}))  # fmt: skip
     assert not (tmp_path / "results.json").exists()
+
+
+def _tiny_overrides() -> dict[str, object]:
+    pairs = [a.split("=", 1) for a in (*SMALL, *TINY_AMAD) if a != "--set"]
+    return {k: json.loads(v) if v[0].isdigit() else v for k, v in pairs}
+
+
+def test_score_only_variants_reuse_the_trained_model(tmp_path: Path) -> None:
+    overrides = _tiny_overrides()
+    shared = run_bench(BenchSpec(
+        dataset="synthetic", entities=("seed-0",), out=tmp_path / "shared", overrides=overrides,
+        detectors=("amad", "amad-score-reconstruction", "amad-no-smooth", "amad-no-mixup"),
+    ))["entities"]["seed-0"]  # fmt: skip
+    alone = run_bench(BenchSpec(
+        dataset="synthetic", entities=("seed-0",), out=tmp_path / "alone", overrides=overrides,
+        detectors=("amad-score-reconstruction",),
+    ))["entities"]["seed-0"]  # fmt: skip
+    assert shared["amad-score-reconstruction"]["info"]["model_shared_with"] == "amad"
+    assert shared["amad-no-smooth"]["info"]["model_shared_with"] == "amad"
+    assert "model_shared_with" not in shared["amad-no-mixup"]["info"]  # a different model
+    assert "model_shared_with" not in alone["amad-score-reconstruction"]["info"]
+    reused = np.load(tmp_path / "shared" / "scores" / "amad-score-reconstruction" / "seed-0.npy")
+    trained = np.load(tmp_path / "alone" / "scores" / "amad-score-reconstruction" / "seed-0.npy")
+    np.testing.assert_allclose(reused, trained, rtol=1e-6)
+    assert shared["amad-score-reconstruction"]["metrics"] == pytest.approx(
+        alone["amad-score-reconstruction"]["metrics"], rel=1e-6, nan_ok=True
+    )
+    smoothed = np.load(tmp_path / "shared" / "scores" / "amad" / "seed-0.npy")
+    raw = np.load(tmp_path / "shared" / "scores" / "amad-no-smooth" / "seed-0.npy")
+    assert np.abs(np.diff(smoothed)).mean() < np.abs(np.diff(raw)).mean()

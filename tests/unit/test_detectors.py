@@ -125,3 +125,17 @@ def test_gpu_profile_trains_on_cuda(data) -> None:  # type: ignore[no-untyped-de
     D.fit_with_threshold(det, fit, val, anomaly_ratio=1.0)
     assert det.info["device"].startswith("cuda")
     assert det.score(test).shape == (len(test),)
+
+
+def test_smoothed_baseline_is_the_inner_score_smoothed() -> None:
+    from amad.windows import smooth_steps
+
+    rng = np.random.default_rng(3)
+    train, test = rng.normal(size=(300, 4)), rng.normal(size=(120, 4))
+    plain, smoothed = D.make_detector("pca"), D.make_detector("pca-smooth")
+    assert isinstance(smoothed, D.SmoothedDetector) and smoothed.name == "pca-smooth"
+    plain.fit(train)
+    smoothed.fit(train)
+    width = smoothed.params["smooth"]
+    assert width > 1
+    np.testing.assert_allclose(smoothed.score(test), smooth_steps(plain.score(test), width))

@@ -142,7 +142,7 @@ def test_normalized_and_calibrated_scores_use_the_model_statistics(tiny_model: A
     model.load_state_dict(tiny_model.state_dict())
     model.score_channel_scale.copy_(torch.tensor([1.0, 4.0, 0.5]))
     model.score_dis_stats.copy_(torch.tensor([0.2, 0.1]))
-    unfloored = ScoreConfig(orientation="flipped", kind="calibrated", channel_floor=0.0)
+    unfloored = ScoreConfig(orientation="flipped", kind="calibrated", channel_floor=0.0, smooth=1)
     s = score_series(model, x, unfloored, wcfg)
     windows = torch.from_numpy(x.reshape(3, 20, 3))  # the three non-overlapping windows
     with torch.no_grad():
@@ -154,7 +154,8 @@ def test_normalized_and_calibrated_scores_use_the_model_statistics(tiny_model: A
     with pytest.raises(ConfigError, match="unknown score kind"):
         s.of("bogus")
     # a floor at 0.5 x the mean scale (5.5 / 3) lifts only the third channel's 0.5
-    floored = score_series(model, x, ScoreConfig(orientation="flipped", channel_floor=0.5), wcfg)
+    floor = ScoreConfig(orientation="flipped", channel_floor=0.5, smooth=1)
+    floored = score_series(model, x, floor, wcfg)
     expected = (err / [1.0, 4.0, 0.5 * 5.5 / 3]).mean(-1)
     np.testing.assert_allclose(floored.normalized, expected, rtol=1e-5)
 
@@ -171,9 +172,8 @@ def test_every_step_is_scored_and_aligned(tiny_model: AMAD, stride: int) -> None
 
 def test_nonoverlapping_reconstruction_matches_a_manual_window_pass(tiny_model: AMAD) -> None:
     x = np.random.default_rng(5).normal(size=(50, 3)).astype(np.float32)
-    s = score_series(
-        tiny_model, x, ScoreConfig(orientation="paper"), WindowConfig(length=20, score_stride=20)
-    )
+    wcfg = WindowConfig(length=20, score_stride=20)
+    s = score_series(tiny_model, x, ScoreConfig(orientation="paper", smooth=1), wcfg)
     with torch.no_grad():  # windows at 0, 20 and the end-aligned one at 30
         errs = [
             (tiny_model(torch.from_numpy(x[a : a + 20])[None]).recon[0].numpy() - x[a : a + 20])
@@ -244,3 +244,15 @@ def test_orientation_check_finds_the_sign_that_ranks_injected_spikes_high(
 def test_rank_auc() -> None:
     assert rank_auc(np.array([0.1, 0.2, 0.9]), np.array([0, 0, 1])) == 1.0
     assert rank_auc(np.array([1.0, 1.0]), np.array([0, 1])) == 0.5
+
+
+def test_smoothing_is_a_centred_moving_average_of_the_unsmoothed_scores(tiny_model: AMAD) -> None:
+    x = np.random.default_rng(6).normal(size=(90, 3)).astype(np.float32)
+    wcfg = WindowConfig(length=20, score_stride=10)
+    raw = score_series(tiny_model, x, ScoreConfig(orientation="paper", smooth=1), wcfg)
+    smooth = score_series(tiny_model, x, ScoreConfig(orientation="paper", smooth=5), wcfg)
+    for kind in ("reconstruction", "normalized", "association"):
+        padded = np.pad(raw.of(kind), (2, 2), mode="edge")
+        manual = np.array([padded[i : i + 5].mean() for i in range(90)])
+        np.testing.assert_allclose(smooth.of(kind), manual, rtol=1e-9, atol=1e-12)
+    assert smooth.normalized.std() < raw.normalized.std()

@@ -20,6 +20,7 @@ from amad.windows import (
     save_prepared,
     scoring_windows,
     sliding_windows,
+    smooth_steps,
     split_train_val,
     window_starts,
 )
@@ -221,3 +222,17 @@ def test_load_prepared_refuses_foreign_manifest(tmp_path: Path) -> None:
     (out / "prepared.json").write_text(json.dumps(meta))
     with pytest.raises(DataError, match="bad parameters"):
         load_prepared(out)
+
+
+@pytest.mark.parametrize("width", [1, 2, 5, 20])
+def test_smooth_steps_matches_a_naive_centred_mean(width: int) -> None:
+    s = np.random.default_rng(width).normal(size=37)
+    left = width // 2
+    padded = np.concatenate([np.full(left, s[0]), s, np.full(width - 1 - left, s[-1])])
+    naive = np.array([padded[i : i + width].mean() for i in range(37)])
+    np.testing.assert_allclose(smooth_steps(s, width), naive, rtol=1e-12, atol=1e-12)
+
+
+def test_smooth_steps_rejects_a_zero_width() -> None:
+    with pytest.raises(ValueError, match="width"):
+        smooth_steps(np.ones(4), 0)
