@@ -106,9 +106,16 @@ class ModelConfig(_Section):
     mixup_per_step: bool = False
     max_len: int = Field(1024, ge=2)  # longest window (positions table, free-mask offsets)
     proj_dim: int = Field(64, ge=1)  # contrastive projection head output width
+    # hidden-step reconstruction (amad/model.py): 0 = off (the input is reconstructed with every
+    # step visible, so the model can copy it); m >= 2 = every step is reconstructed from a pass
+    # where it and the other steps of its phase are hidden, in blocks of hide_block steps
+    hide_passes: int = Field(0, ge=0, le=16)
+    hide_block: int = Field(1, ge=1)
 
     @model_validator(mode="after")
     def _check_heads(self) -> ModelConfig:
+        if self.hide_passes == 1:
+            raise ValueError("model.hide_passes must be 0 (off) or at least 2")
         if self.d_model % self.n_heads:
             raise ValueError(
                 f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})"

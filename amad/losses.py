@@ -53,10 +53,15 @@ class LossParts:
 
 
 def reconstruction_loss(out: ModelOutput, x: Tensor) -> Tensor:
-    """Mean squared error over every element, computed in at least float32."""
+    """Mean squared error over every element (over the hidden steps only when ``out.hidden`` is
+    set: hidden-step training), computed in at least float32."""
     recon = out.recon
     dtype = torch.promote_types(recon.dtype, torch.float32)
-    return F.mse_loss(recon.to(dtype), x.to(dtype))
+    if out.hidden is None:
+        return F.mse_loss(recon.to(dtype), x.to(dtype))
+    weight = out.hidden.to(dtype)[..., None]  # (b, t, 1)
+    err = (recon.to(dtype) - x.to(dtype)).square() * weight
+    return err.sum() / (weight.sum() * x.shape[-1]).clamp_min(1.0)
 
 
 def _kl_terms(p: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:

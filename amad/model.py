@@ -16,6 +16,16 @@ of the per-step association discrepancy. They are not trained: ``amad.train.fit`
 the validation windows after training (like BatchNorm's running statistics), so they are saved
 and loaded with the weights. A fresh model holds ones and (0, 1), i.e. no normalisation.
 
+Hidden-step reconstruction (``hide_passes = m >= 2``). A reconstruction model that sees a step
+can copy it, anomalies included. With hiding on, step ``i`` belongs to phase
+``(i // hide_block) % m``; a pass for phase ``j`` zeroes those steps in the input and adds a learned
+``hide_token`` to their embeddings, so nothing of their values reaches the network (the kernel-3
+token convolution of a neighbour sees the zero too). In training each window hides one random
+phase and the reconstruction loss counts the hidden steps only (``ModelOutput.hidden``). In
+evaluation the model runs all ``m`` passes and returns, for every step, the outputs of the pass
+that hid it: every score is then an error of predicting the step from its context. This costs
+``m`` forward passes when scoring and nothing extra in training.
+
 Shape legend: b batch, t steps, s key steps, c channels, d model width, h heads, p projection width
 """
 
@@ -48,6 +58,7 @@ class ModelOutput:
     global_: list[Tensor]  # S (b, h, t, s), rows sum to 1
     z_local: list[Tensor] = field(default_factory=list)  # projected P V (b, t, p); [] if skipped
     z_global: list[Tensor] = field(default_factory=list)  # projected S V (b, t, p); [] if skipped
+    hidden: Tensor | None = None  # (b, t) bool: steps hidden from the input (training only)
 
 
 def _mask_builders(cfg: ModelConfig) -> dict[str, Callable[[], nn.Module]]:
@@ -92,6 +103,8 @@ class AMAD(nn.Module):
         self.norm = nn.LayerNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, n_channels)
         self.projection = nn.Linear(cfg.d_model, cfg.proj_dim)  # contrastive head, shared
+        if cfg.hide_passes:  # only then, so bundles without hiding keep their state dict
+            self.hide_token = nn.Parameter(torch.zeros(cfg.d_model))  # (d,)
         self.score_channel_scale: Tensor
         self.score_dis_stats: Tensor
         self.register_buffer("score_channel_scale", torch.ones(n_channels))  # (c,)
@@ -113,7 +126,29 @@ class AMAD(nn.Module):
         """(b, t, c) -> ModelOutput. ``latents=False`` skips the contrastive projections
         (inference and training without the contrastive loss), leaving z lists empty."""
         self._check(x)
+        m = self.cfg.hide_passes
+        if not m:
+            return self._encode(x, None, latents=latents)
+        phase = (torch.arange(x.shape[1], device=x.device) // self.cfg.hide_block) % m  # (t,)
+        if self.training:  # one random phase per window
+            pick = torch.randint(m, (x.shape[0], 1), device=x.device)  # (b, 1)
+            hidden = phase[None, :] == pick  # (b, t)
+            out = self._encode(x, hidden, latents=latents)
+            out.hidden = hidden
+            return out
+        passes = [
+            self._encode(x, (phase == j)[None, :].expand(x.shape[0], -1), latents=latents)
+            for j in range(m)
+        ]
+        return _compose(passes, phase)
+
+    def _encode(self, x: Tensor, hidden: Tensor | None, *, latents: bool) -> ModelOutput:
+        """One pass with the steps where ``hidden (b, t)`` is True hidden (None: none)."""
+        if hidden is not None:
+            x = x.masked_fill(hidden[..., None], 0.0)
         h = self.embedding(x)  # (b, t, d)
+        if hidden is not None:
+            h = torch.where(hidden[..., None], h + self.hide_token, h)
         local: list[Tensor] = []
         global_: list[Tensor] = []
         z_local: list[Tensor] = []
@@ -129,3 +164,23 @@ class AMAD(nn.Module):
         return ModelOutput(
             recon=recon, local=local, global_=global_, z_local=z_local, z_global=z_global
         )
+
+
+def _compose(passes: list[ModelOutput], phase: Tensor) -> ModelOutput:
+    """For every step (and every query row of the associations), the pass that hid it."""
+
+    def pick(tensors: list[Tensor], step_dim: int) -> Tensor:
+        shape = [1] * tensors[0].ndim
+        shape[step_dim] = -1
+        return sum(  # type: ignore[return-value]
+            t * (phase == j).view(shape).to(t.dtype) for j, t in enumerate(tensors)
+        )
+
+    first = passes[0]
+    return ModelOutput(
+        recon=pick([p.recon for p in passes], 1),
+        local=[pick([p.local[i] for p in passes], 2) for i in range(len(first.local))],
+        global_=[pick([p.global_[i] for p in passes], 2) for i in range(len(first.global_))],
+        z_local=[pick([p.z_local[i] for p in passes], 1) for i in range(len(first.z_local))],
+        z_global=[pick([p.z_global[i] for p in passes], 1) for i in range(len(first.z_global))],
+    )
