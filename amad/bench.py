@@ -189,6 +189,9 @@ def run_pair(
     path = spec.out / "scores" / name / f"{entity}.npy"
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, scores)
+    val_path = spec.out / "val_scores" / name / f"{entity}.npy"  # what the threshold came from
+    val_path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(val_path, fitted.val_scores)
     result = metrics.evaluate(scores, data.labels, fitted.threshold, max_buffer=spec.max_buffer)
     pooled = np.concatenate([fitted.val_scores, scores])
     leaky = float(np.percentile(pooled, 100.0 - spec.ratio()))
@@ -205,6 +208,8 @@ def run_pair(
         "n_val": len(data.val),
         "n_test": len(data.test),
         "scores_file": str(path.relative_to(spec.out)),
+        "val_scores_file": str(val_path.relative_to(spec.out)),
+        "threshold": fitted.threshold,
         "info": {k: v for k, v in getattr(det, "info", {}).items() if k != "history"},
         "history": getattr(det, "info", {}).get("history"),
         "config": detector_config(det),
