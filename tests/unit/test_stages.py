@@ -8,31 +8,17 @@ import pandas as pd
 import pytest
 
 from amad import stages
-from amad.config import AmadConfig, build_config
+from amad.config import AmadConfig
 from amad.corruptions import to_csv_bytes
 from amad.errors import DataError
 from amad.ingest import data_version, ingest
 from amad.synthetic import generate, to_frame
-
-
-def config(tmp_path: Path) -> AmadConfig:
-    return build_config(
-        {
-            "contract": {
-                "columns": [{"name": f"m{i}"} for i in range(3)],
-                "data_dir": str(tmp_path / "data"),
-                "quarantine_dir": str(tmp_path / "q"),
-                "reports_dir": str(tmp_path / "reports"),
-            },
-            "windows": {"length": 20, "score_stride": 20, "train_stride": 5},
-            "data": {"synthetic": {"n_channels": 3}},
-        }
-    )
+from tests.unit.helpers import small_contract_config
 
 
 @pytest.fixture
 def cfg(tmp_path: Path) -> AmadConfig:
-    cfg = config(tmp_path)
+    cfg = small_contract_config(tmp_path)
     series = generate(cfg.data.synthetic, n_steps=400, seed=1)
     frame = to_frame(series, entity="e1", start=pd.Timestamp("2024-01-01"), cadence_s=60,
                      columns=cfg.contract.columns)  # fmt: skip

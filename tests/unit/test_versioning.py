@@ -15,26 +15,12 @@ import pandas as pd
 import pytest
 
 from amad import dataset, stages, versioning
-from amad.config import AmadConfig, build_config
+from amad.config import AmadConfig
 from amad.corruptions import to_csv_bytes
 from amad.errors import DataError, DatasetNotFoundError
 from amad.ingest import ingest
 from amad.synthetic import generate, to_frame
-
-
-def config(root: Path) -> AmadConfig:
-    return build_config(
-        {
-            "contract": {
-                "columns": [{"name": f"m{i}"} for i in range(3)],
-                "data_dir": str(root / "data"),
-                "quarantine_dir": str(root / "q"),
-                "reports_dir": str(root / "reports"),
-            },
-            "windows": {"length": 20, "score_stride": 20, "train_stride": 5},
-            "data": {"synthetic": {"n_channels": 3}},
-        }
-    )
+from tests.unit.helpers import small_contract_config
 
 
 def add_batch(cfg: AmadConfig, b: int, n: int = 200) -> None:
@@ -60,7 +46,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Published:
     root = tmp_path_factory.mktemp("publisher")
     repo = versioning.init_repo(root / "repo", no_scm=True)
     versioning.run_dvc(["remote", "add", "-d", "local", str(root / "remote")], repo)
-    cfg = config(repo)
+    cfg = small_contract_config(repo)
     versions, digests = [], []
     for b in range(2):
         add_batch(cfg, b)
@@ -76,7 +62,7 @@ def worker(tmp_path: Path, published: Published) -> AmadConfig:
     """A fresh workspace: the DVC skeleton and its remote, no dataset, no cache."""
     repo = versioning.init_repo(tmp_path / "worker", no_scm=True)
     shutil.copy(published.repo / ".dvc" / "config", repo / ".dvc" / "config")
-    return config(repo)
+    return small_contract_config(repo)
 
 
 def data_dir(cfg: AmadConfig) -> Path:
