@@ -52,7 +52,9 @@ def test_outputs_are_complete(synthetic_run: Path) -> None:
     assert scores.shape == (1200,) and scores.dtype == np.float64
     val = np.load(synthetic_run / pair["val_scores_file"])  # the threshold is recomputable
     assert len(val) == pair["n_val"]
-    assert pair["threshold"] == pytest.approx(np.percentile(val, 100.0 - doc["anomaly_ratio_percent"]))
+    assert pair["threshold"] == pytest.approx(
+        np.percentile(val, 100.0 - doc["anomaly_ratio_percent"])
+    )
     md = (synthetic_run / "results.md").read_text()
     assert "| pca | 2 |" in md and "## Failures" in md
     assert len(list((synthetic_run / "plots").glob("*.png"))) == 6
