@@ -106,7 +106,7 @@ class ModelConfig(_Section):
     mixup_per_step: bool = False
     max_len: int = Field(1024, ge=2)  # longest window (positions table, free-mask offsets)
     proj_dim: int = Field(64, ge=1)  # contrastive projection head output width
-    # hidden-step reconstruction (amad/model.py): 0 = off (the input is reconstructed with every
+    # hidden-step reconstruction (amad/nn/model.py): 0 = off (the input is reconstructed with every
     # step visible, so the model can copy it); m >= 2 = every step is reconstructed from a pass
     # where it and the other steps of its phase are hidden, in blocks of hide_block steps
     hide_passes: int = Field(0, ge=0, le=16)
@@ -146,7 +146,7 @@ class TrainConfig(_Section):
 class ScoreConfig(_Section):
     """Per-step anomaly scores and the alert threshold."""
 
-    # see amad/scoring.py and benchmarks/TUNING.md: reconstruction (raw squared error),
+    # see amad/detector/scoring.py and benchmarks/TUNING.md: reconstruction (raw squared error),
     # normalized (each channel's error / its validation mean; the default: never worse than
     # reconstruction by more than noise on the dev entities, better on SMD and synthetic data),
     # calibrated (normalized weighted by exp(+-z) of the validation-standardised discrepancy:
@@ -239,7 +239,7 @@ class ContractConfig(_Section):
 
 
 class PromoteConfig(_Section):
-    """Champion/challenger policy (the rules are written out in ``amad.selection``)."""
+    """Champion/challenger policy (the rules are written out in ``amad.evaluation.selection``)."""
 
     primary_metric: str = "vus_pr"  # with labels; higher is better
     margin: float = Field(0.0, ge=0.0)  # challenger must beat champion by more than this

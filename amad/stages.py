@@ -3,9 +3,9 @@ flows both call these.
 
 - ``validate``: re-run the contract's suite on the whole committed dataset (report + Data Docs).
 - ``windows``: one entity's series from the dataset (last ``contract.eval_fraction`` held out
-  for evaluation), split/scaled/windowed by ``amad.windows``; keyed by data version and window
+  for evaluation), split/scaled/windowed by ``amad.series.windows``; keyed by data version and window
   parameters, so an unchanged version reuses the folder without reading the data, and another
-  version is checked out from DVC first (``amad.versioning.checkout_version``).
+  version is checked out from DVC first (``amad.telemetry.versioning.checkout_version``).
 - ``train``: fit AMAD on a window set and write a verified bundle.
 - ``evaluate``: score a bundle on the window set's evaluation period (raw values, the bundle's
   own scaler) and write metrics JSON plus the per-step scores; ``evaluate_baseline`` scores
@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from amad import dataset, ingest, schema, versioning
 from amad.config import AmadConfig
 from amad.errors import DataError, DataValidationError
-from amad.schema import Contract
-from amad.windows import PreparedData, build_windows, load_prepared, save_prepared
+from amad.series.windows import PreparedData, build_windows, load_prepared, save_prepared
+from amad.telemetry import dataset, ingest, schema, versioning
+from amad.telemetry.schema import Contract
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def _write_json(path: Path, obj: Any) -> Path:
 
 def validate(cfg: AmadConfig, *, out_dir: str | Path) -> dict[str, Any]:
     """Validate the committed dataset as one batch; raises ``DataValidationError`` on errors."""
-    from amad.expectations import validate_frame
+    from amad.telemetry.expectations import validate_frame
 
     contract = Contract(cfg.contract)
     data_dir = Path(cfg.contract.data_dir)
@@ -153,7 +153,7 @@ def train(
     cfg: AmadConfig, windows_uri: str | Path, out_dir: str | Path, *, progress: bool = False
 ) -> Any:
     """Fit AMAD on a window set and write a bundle to ``out_dir``; a ``recipe.TrainOutcome``."""
-    from amad.recipe import train_prepared
+    from amad.detector.recipe import train_prepared
 
     prepared = load_prepared(windows_uri)
     return train_prepared(cfg, prepared, out_dir, progress=progress, overwrite=True)
@@ -175,8 +175,8 @@ def _raw(prepared: PreparedData, scaled: np.ndarray) -> np.ndarray:
 
 def _score_metrics(scores: np.ndarray, val_scores: np.ndarray, prepared: PreparedData,
                    threshold: float) -> dict[str, Any]:  # fmt: skip
-    from amad.metrics import evaluate as point_metrics
-    from amad.selection import population_stability_index
+    from amad.evaluation.metrics import evaluate as point_metrics
+    from amad.evaluation.selection import population_stability_index
 
     labels = prepared.labels
     normal = scores if labels is None else scores[labels == 0]
@@ -197,7 +197,7 @@ def evaluate(
     cfg: AmadConfig, bundle_dir: str | Path, windows_uri: str | Path, *, out_dir: str | Path
 ) -> dict[str, Any]:
     """Score a bundle on the evaluation period; writes ``metrics.json`` and ``scores.npz``."""
-    from amad.artifacts import load_bundle
+    from amad.detector.bundle import load_bundle
 
     bundle = load_bundle(bundle_dir)
     prepared = load_prepared(windows_uri)
@@ -218,7 +218,7 @@ def evaluate(
 
 def evaluate_baseline(cfg: AmadConfig, windows_uri: str | Path) -> dict[str, Any]:
     """The PCA baseline fitted on the same training part, scored on the same window (``pca_*``)."""
-    from amad.detectors import PCADetector, fit_with_threshold
+    from amad.bench.detectors import PCADetector, fit_with_threshold
 
     prepared = load_prepared(windows_uri)
     det = PCADetector()
@@ -244,7 +244,7 @@ def score_batch(
     cfg: AmadConfig, bundle_dir: str | Path, source: str, *, out_dir: str | Path
 ) -> dict[str, Any]:
     """Score one raw batch, entity by entity; writes ``scores.parquet`` (one row per input row)."""
-    from amad.artifacts import load_bundle
+    from amad.detector.bundle import load_bundle
 
     bundle = load_bundle(bundle_dir)
     contract = Contract(cfg.contract)

@@ -51,7 +51,7 @@ if [ -f .gpudata/datasets.txz ]; then
     timeout 200 python3 - "$ds" "$root" <<'PY'
 import logging, sys, time
 from pathlib import Path
-from amad.bench import BenchSpec, run_bench
+from amad.bench.runner import BenchSpec, run_bench
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 ds, root = sys.argv[1], sys.argv[2]
 started = time.perf_counter()

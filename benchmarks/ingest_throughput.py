@@ -7,7 +7,7 @@ A small warm-up batch is ingested first (it builds the GX context and sets the r
 statistics, so the measured batch runs the full suite including drift and already-ingested
 checks). Then the same measured batch is timed phase by phase (parse, helper columns, the GX
 suite, storage partitions + commit, JSON report + Data Docs) and end to end through
-``amad.ingest.ingest`` into a fresh copy of the warmed-up dataset. Reported: rows/s for
+``amad.telemetry.ingest.ingest`` into a fresh copy of the warmed-up dataset. Reported: rows/s for
 validation alone (parse + helpers + GX) and for the whole ingest. Goal: >= 200,000 rows/s end
 to end on the 2-core reference machine. No timed assertions anywhere: this only measures.
 """
@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from amad import dataset, schema
 from amad.config import ColumnSpec, ContractConfig
-from amad.corruptions import to_csv_bytes, to_parquet_bytes
-from amad.expectations import validate_frame
-from amad.ingest import ingest, validate_batch
-from amad.schema import Contract
+from amad.telemetry import dataset, schema
+from amad.telemetry.corruptions import to_csv_bytes, to_parquet_bytes
+from amad.telemetry.expectations import validate_frame
+from amad.telemetry.ingest import ingest, validate_batch
+from amad.telemetry.schema import Contract
 
 
 def make_batch(n_rows: int, n_metrics: int, n_entities: int, start: pd.Timestamp) -> pd.DataFrame:

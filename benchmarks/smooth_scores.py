@@ -4,7 +4,7 @@
         --root ../shared/datasets/SMD --detectors amad,ae,pca
 
 For each detector and width it prints the dev / held-out / all means of VUS-PR and AUC-ROC for a
-centred moving average (``amad.windows.smooth_steps``, what ``score.smooth`` does) and a trailing
+centred moving average (``amad.series.windows.smooth_steps``, what ``score.smooth`` does) and a trailing
 one (causal: what an online scorer could use without delay). No retraining: smoothing is
 post-processing, and these metrics need no threshold. Widths are chosen on the dev entities of
 ``benchmarks/TUNING.md`` only.
@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from amad.config import DataConfig
-from amad.datasets import load_series
-from amad.metrics import evaluate
-from amad.windows import smooth_steps
+from amad.evaluation.metrics import evaluate
+from amad.series.loaders import load_series
+from amad.series.windows import smooth_steps
 
 DEV = {
     "smd": {"machine-1-2", "machine-1-6", "machine-2-1", "machine-3-2"},

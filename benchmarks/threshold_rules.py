@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from amad.config import DataConfig
-from amad.datasets import load_series
-from amad.metrics import threshold_metrics
-from amad.thresholds import pot_threshold
+from amad.detector.thresholds import pot_threshold
+from amad.evaluation.metrics import threshold_metrics
+from amad.series.loaders import load_series
 
 DEV = {
     "smd": {"machine-1-2", "machine-1-6", "machine-2-1", "machine-3-2"},
@@ -55,7 +55,9 @@ def main() -> None:
     parser.add_argument("--root", required=True)
     parser.add_argument("--detectors", default="amad")
     args = parser.parse_args()
-    logging.getLogger("amad.thresholds").setLevel(logging.ERROR)  # short tails: POT falls back
+    logging.getLogger("amad.detector.thresholds").setLevel(
+        logging.ERROR
+    )  # short tails: POT falls back
     doc = json.loads((args.run / "results.json").read_text())
     table = rules(float(doc["anomaly_ratio_percent"]))
     print("| detector | rule | dev: alert / F1 / event-F1 / aff-F1 | held-out | all |")

@@ -28,13 +28,13 @@ from dataclasses import asdict, dataclass
 import torch
 
 from amad.config import ModelConfig, TrainConfig
-from amad.losses import (
+from amad.nn.losses import (
     anomaly_transformer_kl,
     association_discrepancy,
     maxmin_two_pass_reference,
     objective,
 )
-from amad.model import AMAD
+from amad.nn.model import AMAD
 
 SCORE_TEMPERATURE = 50.0
 

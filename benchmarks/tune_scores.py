@@ -1,6 +1,6 @@
 """Score-variant sweep for AMAD on real entities (the evidence behind benchmarks/TUNING.md).
 
-Per entity it follows ``amad bench``'s protocol exactly (``amad.bench.prepare``: chronological
+Per entity it follows ``amad bench``'s protocol exactly (``amad.bench.runner.prepare``: chronological
 split of the training period, scaler fitted on the fitting part, test labels only for metrics),
 fits PCA and the AE baseline, trains ONE AMAD model and derives every score variant from the same
 per-window outputs, so the variants differ only in how the score is formed:
@@ -32,14 +32,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from amad import losses, metrics
-from amad.bench import DEFAULT_ANOMALY_RATIO, BenchSpec, data_config, prepare
+from amad.bench.detectors import amad_config, entity_seed, fit_with_threshold, make_detector
+from amad.bench.runner import DEFAULT_ANOMALY_RATIO, BenchSpec, data_config, prepare
 from amad.config import parse_override
-from amad.datasets import load_series
-from amad.detectors import amad_config, entity_seed, fit_with_threshold, make_detector
-from amad.thresholds import pot_threshold
-from amad.train import fit
-from amad.windows import fold_window_scores, sliding_windows, window_starts
+from amad.detector.thresholds import pot_threshold
+from amad.detector.train import fit
+from amad.evaluation import metrics
+from amad.nn import losses
+from amad.series.loaders import load_series
+from amad.series.windows import fold_window_scores, sliding_windows, window_starts
 
 log = logging.getLogger("tune")
 STRIDES = (100, 50, 10)

@@ -2,7 +2,7 @@
 
 Both bundles are fetched from the registry with every hash verified (a tampered version fails
 here and is never promoted), scored by the library on the held-out evaluation window of the same
-data version, and compared by ``amad.selection.decide``. With no champion yet the challenger is
+data version, and compared by ``amad.evaluation.selection.decide``. With no champion yet the challenger is
 compared with the PCA baseline on that window. The decision, with its numbers, is recorded in the
 registry and shown as a markdown artifact, next to a PNG of the challenger's scores vs labels.
 """
@@ -17,9 +17,9 @@ from prefect import flow, task
 from prefect.runtime import flow_run
 
 from amad import stages
-from amad.registry import Registry
-from amad.selection import decide
-from amad.storage import store_from_config
+from amad.evaluation.selection import decide
+from amad.storage.registry import Registry
+from amad.storage.store import store_from_config
 from flows import reports
 from flows.runtime import STORAGE_RETRIES, load_run_config, route_library_logs
 

@@ -88,7 +88,7 @@ def _overrides(workspace: Path, pca_gate: bool) -> dict[str, Any]:
 
 def _workspace(workspace: Path) -> None:
     """A DVC repository (no git) whose default remote is the stack's ``amad-data`` bucket."""
-    from amad import versioning
+    from amad.telemetry import versioning
 
     workspace.mkdir(parents=True, exist_ok=True)
     os.chdir(workspace)  # runs/ (window sets, bundles, evaluations) lands here
@@ -103,7 +103,7 @@ PCA_NOTE = (
 
 
 def _run(state: Path, progress: Progress, *, pca_gate: bool) -> int:
-    from amad.stack import stack_down, stack_up
+    from amad.devstack.stack import stack_down, stack_up
 
     stack_dir = state / "stack"
     workspace = state / "workspace"
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     state = Path(args.state_dir).resolve()
     if not args.keep_state and state.exists():
-        from amad.stack import stack_down
+        from amad.devstack.stack import stack_down
 
         stack_down(state / "stack")  # only what an earlier demo started there, if still running
         shutil.rmtree(state)

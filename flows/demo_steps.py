@@ -14,9 +14,9 @@ import pandas as pd
 from prefect.states import State
 
 from amad.config import AmadConfig
-from amad.registry import Registry
-from amad.storage import store_from_config
-from amad.synthetic import generate, to_frame
+from amad.series.synthetic import generate, to_frame
+from amad.storage.registry import Registry
+from amad.storage.store import store_from_config
 from flows.runtime import load_run_config
 
 START = pd.Timestamp("2026-01-05T00:00:00Z")

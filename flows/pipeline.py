@@ -20,8 +20,8 @@ from prefect.deployments import run_deployment
 from prefect.states import State
 
 from amad.errors import TrainingError
-from amad.registry import Registry
-from amad.storage import store_from_config
+from amad.storage.registry import Registry
+from amad.storage.store import store_from_config
 from flows.champion_challenger import champion_challenger
 from flows.publish import publish
 from flows.rebuild_windows import rebuild_windows

@@ -13,8 +13,8 @@ from prefect import flow, task
 from prefect.runtime import flow_run
 
 from amad.errors import ConflictError
-from amad.registry import Registry
-from amad.storage import store_from_config
+from amad.storage.registry import Registry
+from amad.storage.store import store_from_config
 from flows.runtime import STORAGE_RETRIES, load_run_config, route_library_logs
 
 

@@ -17,8 +17,8 @@ from prefect import flow, task
 from prefect.runtime import flow_run
 
 from amad import stages
-from amad.registry import Registry
-from amad.storage import store_from_config
+from amad.storage.registry import Registry
+from amad.storage.store import store_from_config
 from flows.rebuild_windows import rebuild_windows
 from flows.runtime import STORAGE_RETRIES, load_run_config, model_lock, route_library_logs
 

@@ -17,9 +17,10 @@ from prefect import flow, task
 from prefect.runtime import flow_run
 from prefect.states import Completed
 
-from amad import ingest, stages
-from amad.registry import Registry
-from amad.storage import store_from_config, store_from_uri
+from amad import stages
+from amad.storage.registry import Registry
+from amad.storage.store import store_from_config, store_from_uri
+from amad.telemetry import ingest
 from flows.runtime import STORAGE_RETRIES, load_run_config, route_library_logs
 
 NO_CHAMPION = "NoChampion"

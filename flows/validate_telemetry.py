@@ -1,9 +1,9 @@
 """``validate_telemetry``: validate and ingest incoming batches; rejected ones are quarantined.
 
-One task per batch around the library's ``amad.ingest.ingest`` (pre-parse checks and the Great
+One task per batch around the library's ``amad.telemetry.ingest.ingest`` (pre-parse checks and the Great
 Expectations suite, then an append to the dataset or the quarantine with the report). A rejected
 batch is a normal outcome, not a failure: the flow reports it and goes on. When anything was
-accepted the dataset is recorded as a new DVC data version (``amad.versioning.commit``) and
+accepted the dataset is recorded as a new DVC data version (``amad.telemetry.versioning.commit``) and
 pushed to the DVC remote when the repository has one (without a DVC repository the version
 is the dataset's content fingerprint). The summary, with a link to each batch's
 Data Docs, is published as a markdown artifact.
@@ -16,7 +16,7 @@ from typing import Any
 
 from prefect import flow, task
 
-from amad import ingest, versioning
+from amad.telemetry import ingest, versioning
 from flows import reports
 from flows.runtime import STORAGE_RETRIES, load_run_config, route_library_logs
 

@@ -2,7 +2,7 @@
 
 Real server (SeaweedFS ``weed mini`` on 127.0.0.1, free ports, temp dir, SigV4 enforced):
 
-- ``s3_server`` (session): the running ``amad.seaweed.SeaweedServer``; use ``.endpoint_url``,
+- ``s3_server`` (session): the running ``amad.devstack.seaweed.SeaweedServer``; use ``.endpoint_url``,
   ``.credentials`` (access/secret key), ``.aws_env()`` (env vars for boto3/DVC/s3fs) and
   ``.store(bucket)`` (an ``S3Store``). Started once per session, stopped at the end.
 - ``s3_env`` (function): ``s3_server.aws_env()`` set in ``os.environ`` for one test; yields it.
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
+from amad.devstack.seaweed import REGION, Credentials, SeaweedServer, find_weed, free_loopback_port
 from amad.errors import StackError
-from amad.seaweed import REGION, Credentials, SeaweedServer, find_weed, free_loopback_port
-from amad.storage import S3Store
+from amad.storage.store import S3Store
 
 
 def start_seaweed(root: Path) -> SeaweedServer:

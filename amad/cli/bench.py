@@ -2,7 +2,7 @@
 
 ``amad bench --dataset smd --root DIR --entities all --detectors random,pca,iforest,ae,amad
 --profile cpu --out runs/bench/smd`` writes ``results.json``, ``results.md``, per-step scores
-(``scores/<detector>/<entity>.npy``) and plots; see ``amad.bench`` for the protocol.
+(``scores/<detector>/<entity>.npy``) and plots; see ``amad.bench.runner`` for the protocol.
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ from pathlib import Path
 
 import click
 
-from amad.bench import DATASETS, BenchSpec, run_bench
-from amad.config import parse_override
-from amad.detectors import (
+from amad.bench.detectors import (
     AMAD_VARIANTS,
     BASELINES,
     PROFILES,
     SMOOTHED_BASELINES,
     known_detectors,
 )
+from amad.bench.runner import DATASETS, BenchSpec, run_bench
+from amad.config import parse_override
 
 ALIASES = {
     "baselines": tuple(BASELINES),

@@ -2,7 +2,7 @@
 
 - ``amad synth --out DIR --batches N --rows R --entities e1,e2 [--anomalies] [--bad KIND]
   --seed S`` writes contract-shaped batches (``batch-000.csv`` ...), consecutive in time; with
-  ``--bad`` the last batch is broken in the named way (see ``amad.corruptions``).
+  ``--bad`` the last batch is broken in the named way (see ``amad.telemetry.corruptions``).
 - ``amad validate FILE...`` runs the pre-parse checks and the GX suite, writes each report, and
   exits 3 when any batch is rejected.
 - ``amad ingest SOURCE...`` (files, folders, ``s3://`` prefixes) appends accepted batches to
@@ -60,7 +60,7 @@ def synth_frames(
     seed: int, start: pd.Timestamp,
 ) -> list[pd.DataFrame]:  # fmt: skip
     """``batches`` consecutive contract frames, ``rows`` steps per entity each."""
-    from amad.synthetic import generate, to_frame
+    from amad.series.synthetic import generate, to_frame
 
     c = cfg.contract
     syn = cfg.data.synthetic.model_copy(update={"n_channels": len(c.columns)})
@@ -83,8 +83,8 @@ def write_batches(
     frames: list[pd.DataFrame], out: Path, cfg: AmadConfig, *, fmt: str, bad: str | None
 ) -> list[Path]:
     """Write the frames as batch files; with ``bad`` the last one is broken that way."""
-    from amad.corruptions import make_bad, to_csv_bytes, to_parquet_bytes
-    from amad.schema import Contract
+    from amad.telemetry.corruptions import make_bad, to_csv_bytes, to_parquet_bytes
+    from amad.telemetry.schema import Contract
 
     out.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -108,7 +108,9 @@ def write_batches(
               help="Steps per entity per batch.")  # fmt: skip
 @click.option("--entities", default="e1", show_default=True, help="Comma-separated entity ids.")
 @click.option("--anomalies/--no-anomalies", default=False, help="Inject labelled anomalies.")
-@click.option("--bad", default=None, help="Break the last batch this way (see amad.corruptions).")
+@click.option(
+    "--bad", default=None, help="Break the last batch this way (see amad.telemetry.corruptions)."
+)
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv")
 @click.option("--start", default="2024-01-01T00:00:00Z", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -117,7 +119,7 @@ def write_batches(
 def synth_cmd(out: str, batches: int, rows: int, entities: str, anomalies: bool, bad: str | None,
               fmt: str, start: str, seed: int, config_path: str | None, sets: tuple[str, ...]) -> None:  # fmt: skip
     """Write synthetic telemetry batches in the contract's format."""
-    from amad.corruptions import BAD_KINDS
+    from amad.telemetry.corruptions import BAD_KINDS
 
     if bad is not None and bad not in BAD_KINDS:
         raise click.BadParameter(f"choose one of {', '.join(BAD_KINDS)}", param_hint="--bad")
@@ -141,10 +143,10 @@ def synth_cmd(out: str, batches: int, rows: int, entities: str, anomalies: bool,
 def validate_cmd(files: tuple[str, ...], report_dir: str | None, config_path: str | None,
                  sets: tuple[str, ...]) -> None:  # fmt: skip
     """Validate batch files against the contract without ingesting them."""
-    from amad.dataset import read_reference
-    from amad.expectations import validate_bytes
-    from amad.hashing import sha256_bytes
-    from amad.schema import Contract
+    from amad.files import sha256_bytes
+    from amad.telemetry.dataset import read_reference
+    from amad.telemetry.expectations import validate_bytes
+    from amad.telemetry.schema import Contract
 
     cfg = _config(config_path, sets)
     contract = Contract(cfg.contract)
@@ -173,7 +175,7 @@ def validate_cmd(files: tuple[str, ...], report_dir: str | None, config_path: st
 def ingest_cmd(sources: tuple[str, ...], use_dvc: bool, push: bool, as_json: bool,
                config_path: str | None, sets: tuple[str, ...]) -> None:  # fmt: skip
     """Validate batches and append the accepted ones to the versioned dataset."""
-    from amad.ingest import data_version, ingest, record_version
+    from amad.telemetry.ingest import data_version, ingest, record_version
 
     cfg = _config(config_path, sets)
     c = cfg.contract

@@ -2,7 +2,7 @@
 
 ``amad train --config params.yaml [--set key=value ...] [--source smd --root DIR --entity E]
 --out BUNDLE`` trains on the training period, fits the threshold on its validation split and writes
-a verified bundle (see ``amad.artifacts``). ``amad score BUNDLE (--input FILE | --source ...
+a verified bundle (see ``amad.detector.bundle``). ``amad score BUNDLE (--input FILE | --source ...
 --entity E) --out scores.parquet|.csv`` writes one row per input step: ``step``, ``score``,
 ``flag``, both score kinds and, when known, ``label``. Outputs are written to a temp file and
 renamed, so a failure never leaves a half-written file. Errors are ``AmadError`` subclasses,
@@ -22,8 +22,8 @@ import click
 import numpy as np
 import pandas as pd
 
-from amad.artifacts import load_bundle
 from amad.config import AmadConfig, DataConfig, load_config, parse_override
+from amad.detector.bundle import load_bundle
 from amad.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def train_command(
     threads: int | None,
 ) -> None:
     """Train a model on a data source and write a verified bundle to OUT."""
-    from amad.recipe import train_bundle
+    from amad.detector.recipe import train_bundle
 
     _set_threads(threads)
     overrides = dict(parse_override(s) for s in sets)
@@ -167,7 +167,7 @@ def train_command(
 def _load_source_split(
     bundle_cfg: AmadConfig, source: str, root: str | None, entity: str | None, split: str
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    from amad.datasets import load_series
+    from amad.series.loaders import load_series
 
     given = {k.removeprefix("data."): v for k, v in _data_overrides(source, root, entity).items()}
     data_cfg = DataConfig.model_validate({**bundle_cfg.data.model_dump(), **given})
@@ -205,7 +205,7 @@ def score_command(
     threads: int | None,
 ) -> None:
     """Score a series with BUNDLE: per-step scores and alert flags."""
-    from amad.train import select_device
+    from amad.detector.train import select_device
 
     _set_threads(threads)
     if (input_path is None) == (source is None):

@@ -18,8 +18,8 @@ from typing import Any
 import click
 
 from amad.config import load_config
-from amad.registry import Registry, VersionInfo, list_models
-from amad.storage import store_from_config, store_from_uri
+from amad.storage.registry import Registry, VersionInfo, list_models
+from amad.storage.store import store_from_config, store_from_uri
 
 STORE_ENV = "AMAD_STORE"
 

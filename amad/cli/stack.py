@@ -3,7 +3,7 @@
 ``up`` starts SeaweedFS on 127.0.0.1 with per-stack SigV4 keys and versioned buckets, and with
 ``--server`` a Prefect server with process work pools ``cpu`` and ``gpu``; then
 ``source .stack/env`` points boto3, DVC and Prefect at them. ``down`` stops only what ``up``
-started. See ``amad.stack`` for the state folder's layout.
+started. See ``amad.devstack.stack`` for the state folder's layout.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from amad.stack import DEFAULT_DIR, stack_down, stack_status, stack_up
+from amad.devstack.stack import DEFAULT_DIR, stack_down, stack_status, stack_up
 
 _DIR = click.option(
     "--dir",

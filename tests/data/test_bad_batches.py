@@ -2,7 +2,7 @@
 leaves the accepted dataset (its content and its version) exactly as it was.
 
 One module-scoped dataset holds a first accepted batch; each bad batch is made from the next
-(good) batch by ``amad.corruptions`` and ingested against it. Drift runs with
+(good) batch by ``amad.telemetry.corruptions`` and ingested against it. Drift runs with
 ``drift_severity=error`` here; the warning case is checked separately (accepted, recorded).
 """
 
@@ -14,12 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from amad import dataset
+from amad.telemetry import dataset
 from amad.config import ColumnSpec, ContractConfig, SyntheticConfig
-from amad.corruptions import BAD_KINDS, make_bad, to_csv_bytes
-from amad.ingest import ingest
-from amad.schema import Contract
-from amad.synthetic import generate, to_frame
+from amad.telemetry.corruptions import BAD_KINDS, make_bad, to_csv_bytes
+from amad.telemetry.ingest import ingest
+from amad.telemetry.schema import Contract
+from amad.series.synthetic import generate, to_frame
 
 COLUMNS = [ColumnSpec(name="m0", min=-1e4, max=1e4)] + [
     ColumnSpec(name=f"m{i}") for i in range(1, 4)

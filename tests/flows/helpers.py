@@ -34,7 +34,7 @@ def tiny_overrides(root: Path) -> dict[str, Any]:
 
 def make_workspace(root: Path) -> tuple[dict[str, Any], list[Path]]:
     """A DVC repository (no git) under ``root`` and three consecutive good batches."""
-    from amad import versioning
+    from amad.telemetry import versioning
     from flows.demo_steps import write_batch
     from flows.runtime import load_run_config
 

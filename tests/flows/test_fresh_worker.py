@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from amad import dataset, ingest, versioning
-from amad.registry import Registry
-from amad.storage import store_from_config
+from amad.storage.registry import Registry
+from amad.storage.store import store_from_config
+from amad.telemetry import dataset, ingest, versioning
 from flows.demo_steps import write_batch
 from flows.retrain import retrain
 from flows.runtime import load_run_config

@@ -12,10 +12,11 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.states import State
 
-from amad import ingest, stages
+from amad import stages
 from amad.errors import ArtifactError, ConflictError, NonFiniteLossError
-from amad.registry import Registry
-from amad.storage import store_from_config
+from amad.storage.registry import Registry
+from amad.storage.store import store_from_config
+from amad.telemetry import ingest
 from flows import runtime
 from flows.champion_challenger import champion_challenger
 from flows.pipeline import pipeline

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from amad.config import ModelConfig, TrainConfig
-from amad.losses import association_discrepancy, maxmin_two_pass_reference, objective
-from amad.model import AMAD
+from amad.nn.losses import association_discrepancy, maxmin_two_pass_reference, objective
+from amad.nn.model import AMAD
 
 pytestmark = pytest.mark.gpu
 

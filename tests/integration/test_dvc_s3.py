@@ -14,14 +14,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from amad import dataset, versioning
 from amad.config import ColumnSpec, ContractConfig, SyntheticConfig, build_config
-from amad.corruptions import make_bad, to_csv_bytes, to_parquet_bytes
 from amad.errors import DatasetNotFoundError, TransientStorageError
-from amad.ingest import ingest
-from amad.schema import Contract
-from amad.storage import S3Store
-from amad.synthetic import generate, to_frame
+from amad.series.synthetic import generate, to_frame
+from amad.storage.store import S3Store
+from amad.telemetry import dataset, versioning
+from amad.telemetry.corruptions import make_bad, to_csv_bytes, to_parquet_bytes
+from amad.telemetry.ingest import ingest
+from amad.telemetry.schema import Contract
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow

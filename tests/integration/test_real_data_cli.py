@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from amad.artifacts import verify_bundle
 from amad.cli import main
+from amad.detector.bundle import verify_bundle
 
 pytestmark = pytest.mark.slow
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from amad.devstack.seaweed import SeaweedServer
 from amad.errors import (
     ArtifactError,
     ConflictError,
@@ -23,11 +24,10 @@ from amad.errors import (
     StorageAuthError,
     TransientStorageError,
 )
-from amad.registry import Registry
-from amad.seaweed import SeaweedServer
-from amad.storage import S3Store, store_from_uri
+from amad.storage.registry import Registry
+from amad.storage.store import S3Store, store_from_uri
 from tests.s3server import new_bucket
-from tests.unit.test_registry import make_bundle
+from tests.unit.storage.test_registry import make_bundle
 
 pytestmark = pytest.mark.slow
 

@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from amad.cli import cli
+from amad.devstack.seaweed import BUCKETS, find_weed
+from amad.devstack.stack import is_ours, stack_down, stack_status, stack_up
 from amad.errors import StorageAuthError
-from amad.seaweed import BUCKETS, find_weed
-from amad.stack import is_ours, stack_down, stack_status, stack_up
-from amad.storage import S3Store
+from amad.storage.store import S3Store
 
 pytestmark = pytest.mark.slow
 

@@ -9,10 +9,10 @@ import pytest
 
 from amad import stages
 from amad.config import AmadConfig
-from amad.corruptions import to_csv_bytes
 from amad.errors import DataError
-from amad.ingest import data_version, ingest
-from amad.synthetic import generate, to_frame
+from amad.series.synthetic import generate, to_frame
+from amad.telemetry.corruptions import to_csv_bytes
+from amad.telemetry.ingest import data_version, ingest
 from tests.unit.helpers import small_contract_config
 
 

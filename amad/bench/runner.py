@@ -1,0 +1,362 @@
+"""The benchmark: every detector on every entity of a dataset, under one honest protocol.
+
+Per entity (an SMD machine, an MSL channel, a generic file, a synthetic seed): load it, split the
+training period in time (the later ``val_fraction`` is held out), fit the scaler on the fitting
+part, fit each detector there, set its threshold at the ``(100 - r)``-th percentile of its scores on
+the held-out part, score the test split and compute every metric of ``amad.evaluation.metrics``. Test labels
+are used only by the metrics. ``legacy_point_adjusted_f1_leaky`` (threshold from held-out and test
+scores pooled, the Anomaly Transformer convention) is there for comparison with papers only.
+
+Outputs under ``out``: ``results.json`` (per entity and detector, means, resolved configs, package
+versions, seeds, timings), ``results.md`` (tables), ``scores/<detector>/<entity>.npy`` (float64,
+one score per test step, aligned with the test file) and ``plots/*.png`` (scores against labels
+for each detector's best and worst entity by VUS-PR). Both result files are rewritten after every
+(entity, detector) pair, so an interrupted run keeps what finished; ``resume`` skips finished pairs.
+A pair that fails is logged and recorded with its error; the others go on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from amad.bench.detectors import (
+    AMADDetector,
+    Detector,
+    detector_config,
+    entity_seed,
+    fit_with_threshold,
+    make_detector,
+)
+from amad.bench.report import render_markdown, write_plots
+from amad.config import DataConfig, build_config
+from amad.errors import ConfigError, DataError
+from amad.evaluation import metrics
+from amad.series.loaders import SeriesData, list_entities, load_series
+from amad.series.windows import Scaler, split_train_val
+
+log = logging.getLogger(__name__)
+
+DATASETS = ("smd", "msl", "telemanom", "generic", "synthetic")
+DEFAULT_ANOMALY_RATIO = {"smd": 0.5, "msl": 1.0}  # percent; BASELINES.md's r
+RESULTS_JSON, RESULTS_MD = "results.json", "results.md"
+_PACKAGES = ("numpy", "torch", "scikit-learn", "scipy", "amad")
+
+
+@dataclass(frozen=True)
+class BenchSpec:
+    """What to run; ``overrides`` are dotted keys (``data.*`` for the data, others for AMAD)."""
+
+    dataset: str
+    out: Path
+    detectors: tuple[str, ...] = ("random", "pca", "iforest", "ae", "amad")
+    root: str | None = None
+    entities: tuple[str, ...] | None = None  # None = all
+    profile: str = "cpu"
+    seed: int = 0
+    anomaly_ratio: float | None = None  # percent; None = per-dataset default
+    val_fraction: float = 0.2
+    max_buffer: int = 100
+    overrides: dict[str, Any] = field(default_factory=dict)
+    resume: bool = False
+    progress: bool = False
+
+    def ratio(self) -> float:
+        return self.anomaly_ratio or DEFAULT_ANOMALY_RATIO.get(self.dataset, 1.0)
+
+
+def _split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    data = {k[len("data.") :]: v for k, v in overrides.items() if k.startswith("data.")}
+    model = {k: v for k, v in overrides.items() if not k.startswith("data.")}
+    return data, model
+
+
+def data_config(spec: BenchSpec, entity: str | None = None) -> DataConfig:
+    """The ``DataConfig`` for one entity (synthetic entities are ``seed-N``)."""
+    if spec.dataset not in DATASETS:
+        raise ConfigError(f"unknown dataset {spec.dataset!r}; one of {', '.join(DATASETS)}")
+    data_over, _ = _split_overrides(spec.overrides)
+    over = {f"data.{k}": v for k, v in data_over.items()}
+    over["data.source"] = spec.dataset
+    if spec.root:
+        over["data.root"] = spec.root
+    if spec.dataset == "synthetic" and entity:
+        if not entity.startswith("seed-") or not entity[5:].isdigit():
+            raise ConfigError(f"synthetic entities are named seed-N, got {entity!r}")
+        over["data.synthetic.seed"] = int(entity[5:])
+    elif entity:
+        over["data.entity"] = entity
+    return build_config({}, over).data
+
+
+def resolve_entities(spec: BenchSpec) -> list[str]:
+    """``spec.entities`` or every entity of the dataset."""
+    if spec.entities:
+        return list(spec.entities)
+    if spec.dataset == "synthetic":
+        return ["seed-0"]
+    return list_entities(data_config(spec))
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in _PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def _host() -> dict[str, Any]:
+    import torch
+
+    return {
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+@dataclass(frozen=True)
+class EntityData:
+    """One entity's scaled parts."""
+
+    fit: np.ndarray  # (T_fit, C)
+    val: np.ndarray  # (T_val, C)
+    test: np.ndarray  # (T_test, C)
+    labels: np.ndarray  # (T_test,) int8
+
+
+def prepare(series: SeriesData, val_fraction: float) -> EntityData:
+    """Chronological split of the training period; scaler fitted on the fitting part only."""
+    if series.labels is None:
+        raise DataError(f"{series.name}/{series.entity} has no test labels to evaluate against")
+    fit_raw, val_raw = split_train_val(series.train, val_fraction)
+    scaler = Scaler().fit(fit_raw)
+    return EntityData(
+        fit=scaler.transform(fit_raw).astype(np.float32),
+        val=scaler.transform(val_raw).astype(np.float32),
+        test=scaler.transform(series.test).astype(np.float32),
+        labels=np.asarray(series.labels, dtype=np.int8),
+    )
+
+
+def run_pair(
+    spec: BenchSpec,
+    name: str,
+    entity: str,
+    data: EntityData,
+    trained: dict[str, AMADDetector] | None = None,
+) -> dict[str, Any]:
+    """Fit, threshold, score and evaluate one detector on one entity; writes its scores.
+
+    ``trained`` (one dict per entity) maps an AMAD ``training_key`` to a fitted detector: a
+    variant that differs only in its ``score`` settings reuses that model instead of training
+    the same weights again (training is deterministic on CPU; on CUDA this saves a retrain that
+    would differ only by nondeterminism).
+    """
+    seed = entity_seed(spec.seed, entity)
+    _, model_over = _split_overrides(spec.overrides)
+    det = make_detector(
+        name, seed=seed, profile=spec.profile, overrides=model_over, progress=spec.progress
+    )
+    started = time.perf_counter()
+    shared = _shared_model(det, trained)
+    fitted = fit_with_threshold(
+        det, data.fit, data.val, anomaly_ratio=spec.ratio(), prefitted=shared is not None
+    )
+    fit_s = time.perf_counter() - started
+    if isinstance(det, AMADDetector) and trained is not None and shared is None:
+        trained[det.training_key()] = det
+    started = time.perf_counter()
+    scores = np.asarray(det.score(data.test), dtype=np.float64)
+    score_s = time.perf_counter() - started
+    if scores.shape != data.labels.shape or not np.isfinite(scores).all():
+        raise DataError(f"{name} on {entity}: test scores are not one finite value per step")
+    path = spec.out / "scores" / name / f"{entity}.npy"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, scores)
+    val_path = spec.out / "val_scores" / name / f"{entity}.npy"  # what the threshold came from
+    val_path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(val_path, fitted.val_scores)
+    result = metrics.evaluate(scores, data.labels, fitted.threshold, max_buffer=spec.max_buffer)
+    pooled = np.concatenate([fitted.val_scores, scores])
+    leaky = float(np.percentile(pooled, 100.0 - spec.ratio()))
+    result["legacy_point_adjusted_f1_leaky"] = metrics.legacy_point_adjusted_f1(
+        scores >= leaky, data.labels
+    )
+    return {
+        "status": "ok",
+        "seed": seed,
+        "metrics": result,
+        "fit_s": fit_s,
+        "score_s": score_s,
+        "n_fit": len(data.fit),
+        "n_val": len(data.val),
+        "n_test": len(data.test),
+        "scores_file": str(path.relative_to(spec.out)),
+        "val_scores_file": str(val_path.relative_to(spec.out)),
+        "threshold": fitted.threshold,
+        "info": {k: v for k, v in getattr(det, "info", {}).items() if k != "history"},
+        "history": getattr(det, "info", {}).get("history"),
+        "config": detector_config(det),
+    }
+
+
+def _shared_model(det: Detector, trained: dict[str, AMADDetector] | None) -> AMADDetector | None:
+    """The already fitted detector ``det`` can reuse (and adopt it), or None."""
+    if not isinstance(det, AMADDetector) or not trained:
+        return None
+    source = trained.get(det.training_key())
+    if source is not None:
+        det.adopt(source)
+    return source
+
+
+def summarise(results: dict[str, dict[str, dict[str, Any]]], detectors: list[str]) -> dict:
+    """Unweighted means of every metric over the entities each detector finished."""
+    means: dict[str, dict[str, Any]] = {}
+    for name in detectors:
+        done = [r[name] for r in results.values() if name in r and r[name].get("status") == "ok"]
+        if not done:
+            continue
+        keys = done[0]["metrics"].keys()
+        row: dict[str, Any] = {k: _nanmean([d["metrics"][k] for d in done]) for k in keys}
+        row["n_entities"] = len(done)
+        row["fit_s_total"] = float(sum(d["fit_s"] for d in done))
+        row["score_s_total"] = float(sum(d["score_s"] for d in done))
+        means[name] = row
+    return means
+
+
+def _nanmean(values: list[float]) -> float:
+    arr = np.array(values, dtype=np.float64)
+    return float(np.nanmean(arr)) if np.isfinite(arr).any() else math.nan
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def _load_previous(spec: BenchSpec) -> dict[str, dict[str, dict[str, Any]]]:
+    path = spec.out / RESULTS_JSON
+    if not (spec.resume and path.is_file()):
+        return {}
+    previous: dict[str, dict[str, dict[str, Any]]] = json.loads(path.read_text())["entities"]
+    return previous
+
+
+def _header(spec: BenchSpec, entities: list[str]) -> dict[str, Any]:
+    spec_dict = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(spec).items()}
+    return {
+        "spec": spec_dict,
+        "entities_requested": entities,
+        "anomaly_ratio_percent": spec.ratio(),
+        "threshold_protocol": (
+            f"percentile {100 - spec.ratio():g} of held-out (last {spec.val_fraction:.0%}) "
+            "training-period scores; scaler fitted on the fitting part only"
+        ),
+        "versions": _versions(),
+        "host": _host(),
+        "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def write_results(spec: BenchSpec, doc: dict[str, Any]) -> None:
+    """Rewrite results.json and results.md from ``doc`` (called after every pair)."""
+    doc["means"] = summarise(doc["entities"], list(spec.detectors))
+    doc["updated_utc"] = datetime.now(UTC).isoformat(timespec="seconds")
+    text = json.dumps(_nan_to_none(doc), indent=1, default=_json_default, allow_nan=False)
+    _atomic_write(spec.out / RESULTS_JSON, text)
+    _atomic_write(spec.out / RESULTS_MD, render_markdown(doc))
+
+
+def _nan_to_none(obj: Any) -> Any:
+    """NaN (an undefined metric, e.g. no labelled anomaly) becomes JSON null."""
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_nan_to_none(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _run_entity(spec: BenchSpec, entity: str, doc: dict[str, Any]) -> None:
+    row = doc["entities"].setdefault(entity, {})
+    todo = [d for d in spec.detectors if row.get(d, {}).get("status") != "ok"]
+    if not todo:
+        log.info("%s: already done, skipped", entity)
+        return
+    try:
+        data = prepare(load_series(data_config(spec, entity)), spec.val_fraction)
+    except Exception as exc:  # a broken entity is reported, the others go on
+        log.exception("%s: cannot load", entity)
+        for name in todo:
+            row[name] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+        write_results(spec, doc)
+        return
+    trained: dict[str, AMADDetector] = {}
+    for name in todo:
+        log.info("%s: %s ...", entity, name)
+        try:
+            row[name] = run_pair(spec, name, entity, data, trained)
+        except Exception as exc:  # recorded in results.json and logged with its traceback
+            log.exception("%s: %s failed", entity, name)
+            row[name] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+        else:
+            m = row[name]["metrics"]
+            log.info(
+                "%s: %s AUC-ROC %.3f VUS-PR %.3f aff-F1 %.3f (fit %.1fs, score %.1fs)",
+                entity, name, m["auc_roc"], m["vus_pr"], m["affiliation_f1"],
+                row[name]["fit_s"], row[name]["score_s"],
+            )  # fmt: skip
+        write_results(spec, doc)
+
+
+def run_bench(spec: BenchSpec) -> dict[str, Any]:
+    """Run the benchmark; returns the results document also written to ``spec.out``."""
+    _, model_over = _split_overrides(spec.overrides)
+    for name in spec.detectors:  # fail fast on unknown names and invalid overrides
+        make_detector(name, profile=spec.profile, overrides=model_over)
+    entities = resolve_entities(spec)
+    spec.out.mkdir(parents=True, exist_ok=True)
+    doc = {**_header(spec, entities), "entities": _load_previous(spec)}
+    started = time.perf_counter()
+    for i, entity in enumerate(entities, 1):
+        log.info("[%d/%d] %s", i, len(entities), entity)
+        _run_entity(spec, entity, doc)
+    doc["wall_s"] = time.perf_counter() - started
+    write_results(spec, doc)
+    write_plots(spec.out, doc, list(spec.detectors), data_loader=lambda e: _labels(spec, e))
+    return doc
+
+
+def _labels(spec: BenchSpec, entity: str) -> np.ndarray:
+    series = load_series(data_config(spec, entity))
+    if series.labels is None:
+        raise DataError(f"{entity} has no labels")
+    return np.asarray(series.labels)

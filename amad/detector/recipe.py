@@ -1,0 +1,162 @@
+"""The end-to-end training recipe shared by ``amad train``, DVC stages and Prefect tasks.
+
+``train_bundle(cfg, out)`` loads the series named by ``cfg.data``, splits its training period
+in time and scales with the earlier part only (``amad.series.windows``), then ``train_prepared`` (which
+callers holding a cached ``PreparedData`` use directly): ``fit`` on the training windows with early
+stopping on the validation windows (``fit`` also sets the model's score statistics from them, see
+``amad.detector.scoring.calibrate``); resolve ``score.orientation=auto`` by injecting spikes into
+the validation series; fit the threshold on validation-period scores; optionally evaluate on the
+labelled test split (reported in ``metrics.json``, never used to fit anything); write a verified
+bundle. Test data reaches only the evaluation step, and the legacy threshold, which pools test
+scores by definition and says so in its name.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from amad.config import AmadConfig, build_config, config_to_dict
+from amad.detector.bundle import save_bundle
+from amad.detector.scoring import StepScores, check_orientation, score_series
+from amad.detector.thresholds import Threshold, fit_threshold
+from amad.detector.train import TrainResult, fit
+from amad.errors import ArtifactError
+from amad.series.loaders import load_series
+from amad.series.windows import PreparedData, build_windows
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    """What ``train_bundle`` produced (the bundle itself is on disk at ``path``)."""
+
+    path: Path
+    config: AmadConfig  # resolved: orientation fixed
+    threshold: float
+    method: str
+    epochs: int
+    best_epoch: int
+    seconds: float
+    metrics: dict[str, Any]
+
+
+def resolve_orientation(
+    cfg: AmadConfig, result: TrainResult, prepared: PreparedData
+) -> tuple[AmadConfig, dict[str, float]]:
+    """Replace ``score.orientation=auto`` with the sign chosen on validation data."""
+    if cfg.score.orientation != "auto":
+        return cfg, {}
+    check = check_orientation(
+        result.model,
+        prepared.val_scaled,
+        cfg.windows,
+        batch_size=cfg.score.batch_size,
+        seed=cfg.train.seed,
+    )
+    resolved = build_config(config_to_dict(cfg), {"score.orientation": check.orientation})
+    return resolved, {"orientation_auc_paper": check.auc_paper}
+
+
+def _evaluate_test(
+    cfg: AmadConfig,
+    result: TrainResult,
+    prepared: PreparedData,
+    threshold: Threshold,
+    *,
+    progress: bool,
+) -> dict[str, float]:
+    from amad.evaluation.metrics import evaluate
+
+    scores = score_series(
+        result.model, prepared.test_scaled, cfg.score, cfg.windows, progress=progress
+    ).of(cfg.score.kind)
+    out = {"test_alert_rate": float((scores > threshold.value).mean())}
+    if prepared.labels is not None and 0 < prepared.labels.sum() < len(prepared.labels):
+        out.update(
+            {
+                f"test_{k}": float(v)
+                for k, v in evaluate(scores, prepared.labels, threshold.value).items()
+            }
+        )
+    return out
+
+
+def _threshold(
+    cfg: AmadConfig, result: TrainResult, prepared: PreparedData
+) -> tuple[Threshold, StepScores]:
+    """The threshold fitted on validation-period scores (and those scores, every kind)."""
+    val = score_series(result.model, prepared.val_scaled, cfg.score, cfg.windows)
+    test_scores = None
+    if cfg.score.threshold == "legacy_train_test_percentile":  # pools test scores, by name
+        test_scores = score_series(result.model, prepared.test_scaled, cfg.score, cfg.windows).of(
+            cfg.score.kind
+        )
+    return fit_threshold(val.of(cfg.score.kind), cfg.score, test_scores=test_scores), val
+
+
+def _train_metrics(
+    cfg: AmadConfig, result: TrainResult, val: StepScores, threshold: Threshold
+) -> dict[str, float]:
+    best = result.history[result.best_epoch] if result.best_epoch >= 0 else {}
+    return {
+        "val_rec": float(best.get("val_rec", np.nan)),
+        # per-step reconstruction error on the validation period: the label-free selection input
+        "val_recon_error": float(np.mean(val.reconstruction)),
+        "val_alert_rate": float((val.of(cfg.score.kind) > threshold.value).mean()),
+        "train_windows_per_s": float(np.mean([h["windows_per_s"] for h in result.history])),
+        "train_seconds": float(sum(h["seconds"] for h in result.history)),
+    }
+
+
+def train_prepared(
+    cfg: AmadConfig,
+    prepared: PreparedData,
+    out: str | Path,
+    *,
+    checkpoint_dir: Path | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+    evaluate: bool = False,
+) -> TrainOutcome:
+    """Fit on an already built (or cached) window set, fit the threshold, write the bundle."""
+    started = time.perf_counter()
+    if Path(out).exists() and not overwrite:  # fail before training, not after
+        raise ArtifactError(f"bundle directory already exists: {out} (pass overwrite)")
+    result = fit(cfg.model, cfg.train, prepared.train_windows, prepared.val_windows,
+                 checkpoint_dir=checkpoint_dir, progress=progress)  # fmt: skip
+    cfg, metrics = resolve_orientation(cfg, result, prepared)
+    threshold, val = _threshold(cfg, result, prepared)
+    metrics.update(_train_metrics(cfg, result, val, threshold))
+    if evaluate:
+        metrics.update(_evaluate_test(cfg, result, prepared, threshold, progress=progress))
+    path = save_bundle(out, model=result.model, config=cfg, scaler=prepared.scaler,
+                       threshold=threshold, history=result.history,
+                       data_fingerprint=prepared.data_fingerprint, extra_metrics=metrics,
+                       n_channels=prepared.n_channels, overwrite=overwrite)  # fmt: skip
+    return TrainOutcome(path=path, config=cfg, threshold=threshold.value, method=threshold.method,
+                        epochs=len(result.history), best_epoch=result.best_epoch,
+                        seconds=time.perf_counter() - started, metrics=metrics)  # fmt: skip
+
+
+def train_bundle(
+    cfg: AmadConfig,
+    out: str | Path,
+    *,
+    checkpoint_dir: Path | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+    evaluate: bool = False,
+) -> TrainOutcome:
+    """Load ``cfg.data``, build its windows and ``train_prepared``; see the module docstring."""
+    if Path(out).exists() and not overwrite:  # fail before loading data, not after training
+        raise ArtifactError(f"bundle directory already exists: {out} (pass overwrite)")
+    prepared = build_windows(load_series(cfg.data), cfg.windows)
+    return train_prepared(cfg, prepared, out, checkpoint_dir=checkpoint_dir, progress=progress,
+                          overwrite=overwrite, evaluate=evaluate)  # fmt: skip

@@ -1,0 +1,324 @@
+"""The versioned telemetry dataset on disk: append-only Parquet partitions and batch manifests.
+
+Layout under the data directory (tracked as a whole by ``data.dvc``)::
+
+    telemetry/entity=<entity>/date=<YYYY-MM-DD>/part-<batch sha256[:16]>.parquet
+    batches/<batch sha256>.json     one manifest per accepted batch: the commit record
+    reference.json                  per-metric mean/std of the first accepted data (drift base)
+    .staging/                       in-flight ingests (ignored by DVC and by readers)
+
+A batch is written to ``.staging/<sha>/`` first (its parts, then its manifest, which marks the
+staging complete), then each part is renamed into place and the manifest is renamed into
+``batches/`` last. Readers only see parts listed by a committed manifest, so a crash at any
+step leaves the old dataset visible, and ``recover`` rolls a completely staged batch forward
+(or drops an incomplete staging, which holds only derived files). Nothing is ever deleted from
+the committed dataset, and file contents are deterministic (no wall-clock times), so the same
+batches give the same DVC version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from amad.errors import DataError, DatasetNotFoundError
+from amad.files import sha256_bytes, sha256_file
+from amad.series.loaders import SeriesData, make_series
+from amad.telemetry.schema import Contract
+
+log = logging.getLogger(__name__)
+
+TELEMETRY = "telemetry"
+BATCHES = "batches"
+REFERENCE = "reference.json"
+STAGING = ".staging"
+_DAY_NS = 86_400 * 10**9
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode()
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def manifests(data_dir: str | Path) -> list[dict[str, Any]]:
+    """Every committed batch manifest, in name order."""
+    folder = Path(data_dir) / BATCHES
+    if not folder.is_dir():
+        return []
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+
+def is_committed(data_dir: str | Path, sha: str) -> bool:
+    return (Path(data_dir) / BATCHES / f"{sha}.json").is_file()
+
+
+def committed_parts(data_dir: str | Path) -> list[str]:
+    """Relative paths of the Parquet parts the committed manifests list."""
+    return sorted(rel for m in manifests(data_dir) for rel in m["files"])
+
+
+def dataset_fingerprint(data_dir: str | Path) -> str:
+    """sha256 over the committed manifests and reference stats: the dataset's content id."""
+    root = Path(data_dir)
+    digest = hashlib.sha256()
+    paths = sorted((root / BATCHES).glob("*.json")) if (root / BATCHES).is_dir() else []
+    if (root / REFERENCE).is_file():
+        paths.append(root / REFERENCE)
+    for p in paths:
+        digest.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes())
+    return digest.hexdigest()
+
+
+def tree_digest(data_dir: str | Path) -> str:
+    """sha256 over every file's path and bytes except in-flight staging: 'nothing changed'."""
+    root = Path(data_dir)
+    digest = hashlib.sha256()
+    if root.is_dir():
+        for p in sorted(root.rglob("*")):
+            rel = p.relative_to(root).as_posix()
+            if p.is_file() and not rel.startswith(STAGING):
+                digest.update(rel.encode() + b"\0" + sha256_file(p).encode())
+    return digest.hexdigest()
+
+
+def load_dataset(
+    data_dir: str | Path, contract: Contract, *, entities: list[str] | None = None
+) -> pd.DataFrame:
+    """All committed rows (optionally of some entities), sorted by entity and timestamp."""
+    root = Path(data_dir)
+    wanted = None if entities is None else {f"entity={quote(e, safe='')}" for e in entities}
+    paths = [
+        root / rel
+        for rel in committed_parts(root)
+        if wanted is None or Path(rel).parts[1] in wanted
+    ]
+    if not paths:
+        return pd.DataFrame(columns=contract.expected_columns(with_label=False))
+    frame = pa.concat_tables(
+        [pq.read_table(p) for p in paths], promote_options="permissive"
+    ).to_pandas()
+    return frame.sort_values([contract.entity, contract.timestamp], kind="stable").reset_index(
+        drop=True
+    )
+
+
+def known_keys(data_dir: str | Path, contract: Contract, frame: pd.DataFrame) -> pd.MultiIndex:
+    """``(entity, timestamp)`` pairs already committed in the partitions ``frame`` touches."""
+    root = Path(data_dir)
+    parts = set(committed_parts(root))
+    if not parts or contract.timestamp not in frame or contract.entity not in frame:
+        return pd.MultiIndex.from_arrays([[], []])
+    tables = []
+    for entity, day in sorted(_touched(frame, contract)):
+        folder = _partition_dir(entity, day)
+        for rel in sorted(p for p in parts if p.startswith(folder + "/")):
+            table = pq.read_table(root / rel, columns=[contract.entity, contract.timestamp])
+            tables.append(table)
+    if not tables:
+        return pd.MultiIndex.from_arrays([[], []])
+    known = pa.concat_tables(tables).to_pandas()
+    ts = pd.to_datetime(known[contract.timestamp], utc=True).dt.as_unit("ns")
+    return pd.MultiIndex.from_arrays([known[contract.entity].astype("string"), ts])
+
+
+# --------------------------------------------------------------------------- partitions
+
+
+def _partition_keys(frame: pd.DataFrame, contract: Contract) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: entity id (str) and UTC day number since the epoch."""
+    ts = frame[contract.timestamp].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    return frame[contract.entity].astype(str).to_numpy(), ts // _DAY_NS
+
+
+def _day_text(day: int) -> str:
+    return str(np.datetime64(int(day), "D"))
+
+
+def _partition_dir(entity: str, day: int) -> str:
+    return f"{TELEMETRY}/entity={quote(entity, safe='')}/date={_day_text(day)}"
+
+
+def _touched(frame: pd.DataFrame, contract: Contract) -> set[tuple[str, int]]:
+    entities, days = _partition_keys(frame, contract)
+    pairs = pd.DataFrame({"e": entities, "d": days}).drop_duplicates()
+    return {(str(e), int(d)) for e, d in pairs.itertuples(index=False)}
+
+
+def partition(frame: pd.DataFrame, contract: Contract, sha: str) -> list[tuple[str, pa.Table]]:
+    """``(relative path, rows)`` per entity and UTC day, rows sorted by entity and time."""
+    entities, days = _partition_keys(frame, contract)
+    codes, uniques = pd.factorize(entities, sort=True)
+    ts = frame[contract.timestamp].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    order = np.lexsort((ts, codes))
+    is_sorted = bool(np.all(order == np.arange(len(order))))
+    table = pa.Table.from_pandas(frame if is_sorted else frame.iloc[order], preserve_index=False)
+    codes, days = codes[order], days[order]
+    change = (np.diff(codes) != 0) | (np.diff(days) != 0)
+    starts = np.concatenate([[0], np.flatnonzero(change) + 1]).astype(int)
+    ends = np.concatenate([starts[1:], [len(order)]]).astype(int)
+    name = f"part-{sha[:16]}.parquet"
+    return [
+        (f"{_partition_dir(str(uniques[codes[s]]), int(days[s]))}/{name}", table.slice(s, e - s))
+        for s, e in zip(starts, ends, strict=True)
+    ]
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _staging(data_dir: str | Path, sha: str) -> Path:
+    return Path(data_dir) / STAGING / sha
+
+
+def stage_batch(
+    data_dir: str | Path,
+    sha: str,
+    frame: pd.DataFrame,
+    contract: Contract,
+    record: dict[str, Any],
+    extra_files: dict[str, bytes] | None = None,
+) -> Path:
+    """Write a batch's parts (and extra files such as the first ``reference.json``) under
+    ``.staging/<sha>/``; the staged manifest, written last, marks the staging complete."""
+    staging = _staging(data_dir, sha)
+    if staging.exists():
+        shutil.rmtree(staging)  # an earlier incomplete attempt: derived files only
+    files: dict[str, dict[str, Any]] = {}
+    for rel, table in partition(frame, contract, sha):
+        path = staging / "files" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # dictionary-encode only the entity id: on float metrics it costs time and saves nothing
+        pq.write_table(table, path, compression="snappy", use_dictionary=[contract.entity])
+        files[rel] = {"rows": table.num_rows, "sha256": sha256_file(path)}
+    extra: dict[str, str] = {}
+    for rel, data in (extra_files or {}).items():
+        _write_atomic(staging / "files" / rel, data)
+        extra[rel] = sha256_bytes(data)
+    manifest = {**record, "sha256": sha, "rows": len(frame), "files": files, "extra_files": extra}
+    _write_atomic(staging / "manifest.json", _json_bytes(manifest))
+    return staging
+
+
+def _move(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(src, dst)
+
+
+def commit_staged(data_dir: str | Path, sha: str) -> dict[str, Any]:
+    """Move a completely staged batch into place; its manifest in ``batches/`` commits it."""
+    root = Path(data_dir)
+    staging = _staging(root, sha)
+    manifest = json.loads((staging / "manifest.json").read_text())
+    wanted = {rel: info["sha256"] for rel, info in manifest["files"].items()}
+    wanted.update(manifest.get("extra_files", {}))
+    for rel, digest in wanted.items():
+        src, dst = staging / "files" / rel, root / rel
+        if src.is_file():
+            _move(src, dst)
+        elif not (dst.is_file() and sha256_file(dst) == digest):
+            raise DataError(f"staged batch {sha[:12]}: {rel} is missing")
+    _write_atomic(root / BATCHES / f"{sha}.json", _json_bytes(manifest))
+    shutil.rmtree(staging)
+    log.info(
+        "committed batch %s: %d rows in %d parts",
+        sha[:12],
+        manifest["rows"],
+        len(manifest["files"]),
+    )
+    return dict(manifest)
+
+
+def recover(data_dir: str | Path) -> list[str]:
+    """Finish interrupted ingests: commit completely staged batches, drop incomplete stagings."""
+    root = Path(data_dir) / STAGING
+    done: list[str] = []
+    if not root.is_dir():
+        return done
+    for staging in sorted(p for p in root.iterdir() if p.is_dir()):
+        if (staging / "manifest.json").is_file():
+            commit_staged(data_dir, staging.name)
+            done.append(staging.name)
+            log.warning("recovered interrupted ingest of batch %s", staging.name[:12])
+        else:
+            shutil.rmtree(staging)
+            log.warning("dropped incomplete staging of batch %s", staging.name[:12])
+    return done
+
+
+# --------------------------------------------------------------------------- reference stats
+
+
+def compute_reference(frame: pd.DataFrame, contract: Contract, *, source: str) -> dict[str, Any]:
+    """Per-metric mean and std (float64) of accepted rows: the base drift is measured against."""
+    stats = {}
+    for name in contract.metric_names:
+        col = frame[name].to_numpy(dtype=np.float64)
+        stats[name] = {"mean": float(np.nanmean(col)), "std": float(np.nanstd(col, ddof=1))}
+    return {"source": source, "rows": len(frame), "columns": stats}
+
+
+def read_reference(data_dir: str | Path) -> dict[str, dict[str, float]] | None:
+    """The reference stats per metric, or None before the first accepted batch."""
+    path = Path(data_dir) / REFERENCE
+    if not path.is_file():
+        return None
+    columns: dict[str, dict[str, float]] = json.loads(path.read_text())["columns"]
+    return columns
+
+
+def reference_bytes(reference: dict[str, Any]) -> bytes:
+    """The serialised form of reference stats, staged with the batch that sets them."""
+    return _json_bytes(reference)
+
+
+# --------------------------------------------------------------------------- series
+
+
+def entities(data_dir: str | Path) -> list[str]:
+    """Entity ids with committed rows."""
+    return sorted({e for m in manifests(data_dir) for e in m.get("entities", {})})
+
+
+def dataset_series(
+    data_dir: str | Path, contract: Contract, entity: str | None = None
+) -> SeriesData:
+    """One entity's rows as a ``SeriesData``: the last ``eval_fraction`` is the test period."""
+    available = entities(data_dir)
+    if not available:
+        raise DatasetNotFoundError(f"no ingested telemetry under {data_dir}; run `amad ingest`")
+    chosen = entity or available[0]
+    if chosen not in available:
+        raise DatasetNotFoundError(f"entity {chosen!r} not in {data_dir} (have {available})")
+    frame = load_dataset(data_dir, contract, entities=[chosen])
+    metrics = frame[contract.metric_names].ffill().bfill()  # nulls within the contract's tolerance
+    values = metrics.to_numpy(dtype=np.float32)
+    n_test = round(len(frame) * contract.cfg.eval_fraction)
+    if n_test < 1 or n_test >= len(frame):
+        raise DataError(f"{chosen}: {len(frame)} rows cannot be split with eval_fraction")
+    labels = None
+    if contract.label and contract.label in frame:
+        labels = frame[contract.label].to_numpy()[-n_test:].astype(np.int8)
+    return make_series("dataset", chosen, values[:-n_test], values[-n_test:], labels)

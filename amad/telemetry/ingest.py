@@ -1,0 +1,362 @@
+"""Ingest telemetry batches: validate each against the contract, then append or quarantine it.
+
+``ingest(sources, cfg, data_dir, quarantine_dir)`` takes local files, folders (their files, in
+name order) and ``s3://bucket/prefix`` URIs. Each batch is keyed by the sha256 of its bytes:
+
+- already committed (same bytes ingested before): nothing changes (``duplicate``);
+- rejected by the pre-parse checks or an error-severity expectation: the bytes are copied,
+  unchanged, to ``<quarantine_dir>/<sha>/`` with ``report.json`` (and the GX result and Data
+  Docs when the suite ran); an existing quarantine entry is never overwritten;
+- accepted: the rows are staged and committed into the dataset (see ``amad.telemetry.dataset``), and
+  the first accepted batch also sets the reference statistics used for drift checks.
+
+Every batch also gets ``<reports_dir>/<sha>/`` (report.json, gx_result.json, data_docs.html).
+Versioning the new dataset with DVC is the caller's next step (``amad.telemetry.versioning``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from amad.config import AmadConfig, ContractConfig
+from amad.errors import DatasetNotFoundError, DataValidationError
+from amad.files import sha256_bytes
+from amad.telemetry import dataset, schema, versioning
+from amad.telemetry.expectations import ValidationReport, validate_frame
+from amad.telemetry.schema import Contract
+
+log = logging.getLogger(__name__)
+
+Status = Literal["accepted", "quarantined", "duplicate"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """One batch to read: a local path or an object in a store."""
+
+    name: str  # what reports call it: a path or an s3:// URI
+    path: Path | None = None
+    store: Any = None  # amad.storage.store.Store for S3 sources
+    key: str | None = None
+
+    def read(self) -> bytes:
+        if self.path is not None:
+            return self.path.read_bytes()
+        data, _etag = self.store.get_bytes(self.key)
+        return bytes(data)
+
+
+@dataclass
+class BatchOutcome:
+    """What happened to one batch."""
+
+    source: str
+    sha256: str
+    status: Status
+    rows: int
+    message: str
+    failed_checks: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    report_dir: str | None = None
+    quarantine_dir: str | None = None
+    data_version: str | None = None  # after this batch, when the caller versioned the data
+
+    def summary(self) -> dict[str, Any]:
+        """One flat row for reports: batch, status, rows, failed checks, warnings, Data Docs."""
+        docs = Path(self.report_dir) / "data_docs.html" if self.report_dir else None
+        return {
+            "batch": self.source,
+            "sha256": self.sha256,
+            "status": self.status,
+            "rows": self.rows,
+            "failed": self.failed_checks,
+            "warnings": self.warnings,
+            "message": self.message,
+            "data_docs": str(docs.resolve()) if docs and docs.is_file() else None,
+            "quarantine": self.quarantine_dir,
+            "data_version": self.data_version,
+        }
+
+
+@dataclass
+class IngestReport:
+    """Outcomes of one ``ingest`` call and the dataset fingerprint before and after."""
+
+    outcomes: list[BatchOutcome]
+    data_dir: str
+    fingerprint_before: str
+    fingerprint_after: str
+
+    def _with(self, status: Status) -> list[BatchOutcome]:
+        return [o for o in self.outcomes if o.status == status]
+
+    @property
+    def accepted(self) -> list[BatchOutcome]:
+        return self._with("accepted")
+
+    @property
+    def rejected(self) -> list[BatchOutcome]:
+        return self._with("quarantined")
+
+    @property
+    def duplicates(self) -> list[BatchOutcome]:
+        return self._with("duplicate")
+
+    @property
+    def changed(self) -> bool:
+        return self.fingerprint_before != self.fingerprint_after
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "data_dir": self.data_dir,
+            "fingerprint_before": self.fingerprint_before,
+            "fingerprint_after": self.fingerprint_after,
+            "changed": self.changed,
+            "counts": {s: len(self._with(s)) for s in ("accepted", "quarantined", "duplicate")},
+            "outcomes": [asdict(o) for o in self.outcomes],
+        }
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _s3_sources(uri: str) -> list[Source]:
+    from amad.storage.store import store_from_uri
+
+    store = store_from_uri(uri)
+    keys = sorted(k for k in store.list("") if not k.rsplit("/", 1)[-1].startswith("."))
+    if keys:
+        return [Source(name=f"{uri.rstrip('/')}/{k}", store=store, key=k) for k in keys]
+    parent, _, key = uri.rstrip("/").rpartition("/")
+    return [Source(name=uri, store=store_from_uri(parent), key=key)]
+
+
+def expand_sources(items: Iterable[str | Path]) -> list[Source]:
+    """Files, the files of folders (name order, hidden ones skipped), and S3 prefixes."""
+    out: list[Source] = []
+    for item in items:
+        text = str(item)
+        if text.startswith("s3://"):
+            out += _s3_sources(text)
+            continue
+        path = Path(text)
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            out += [Source(name=str(p), path=p) for p in files]
+        elif path.is_file():
+            out.append(Source(name=text, path=path))
+        else:
+            raise DatasetNotFoundError(f"batch not found: {text}")
+    return out
+
+
+# --------------------------------------------------------------------------- one batch
+
+
+def _pre_parse_report(name: str, exc: DataValidationError) -> ValidationReport:
+    return ValidationReport(
+        batch=name, success=False, rows=0, stage="pre-parse", errors=exc.report["errors"]
+    )
+
+
+def validate_batch(
+    data: bytes, name: str, contract: Contract, data_dir: str | Path
+) -> tuple[ValidationReport, pd.DataFrame | None]:
+    """Pre-parse, add helper columns (including rows already in ``data_dir``) and run the suite."""
+    try:
+        raw = schema.read_batch(data, name)
+    except DataValidationError as exc:
+        return _pre_parse_report(name, exc), None
+    prepared = schema.prepare_frame(raw, contract)
+    ts, ent = contract.timestamp, contract.entity
+    if ts in prepared and ent in prepared and dataset.manifests(data_dir):
+        known = dataset.known_keys(data_dir, contract, prepared)
+        prepared[schema.INGESTED] = schema.ingested_flags(prepared[ts], prepared[ent], known)
+    report = validate_frame(
+        prepared, contract, name=name, reference=dataset.read_reference(data_dir)
+    )
+    return report, prepared
+
+
+def quarantine(
+    data: bytes, name: str, sha: str, report_dir: Path, quarantine_dir: str | Path
+) -> Path:
+    """Copy the batch bytes and its report files to ``<quarantine_dir>/<sha>/`` (never overwritten)."""
+    dest = Path(quarantine_dir) / sha
+    if dest.exists():
+        log.info("batch %s already quarantined at %s", sha[:12], dest)
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".{sha}.{os.getpid()}.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    (tmp / (Path(name).name or "batch")).write_bytes(data)
+    for item in report_dir.iterdir():
+        shutil.copy2(item, tmp / item.name)
+    os.replace(tmp, dest)
+    return dest
+
+
+def _record(
+    name: str, frame: pd.DataFrame, contract: Contract, report: ValidationReport
+) -> dict[str, Any]:
+    groups = frame.groupby(contract.entity, sort=True)[contract.timestamp].agg(
+        ["min", "max", "size"]
+    )
+    return {
+        "source": Path(name).name,
+        "entities": {
+            str(e): {"rows": int(r["size"]), "first": str(r["min"]), "last": str(r["max"])}
+            for e, r in groups.iterrows()
+        },
+        "warnings": sorted({w["check"] for w in report.warnings}),
+        "contract_columns": contract.metric_names,
+    }
+
+
+def _accept(
+    data_dir: Path,
+    sha: str,
+    name: str,
+    prepared: pd.DataFrame,
+    contract: Contract,
+    report: ValidationReport,
+) -> None:
+    stored = schema.storage_frame(prepared, contract)
+    extra = None
+    if dataset.read_reference(data_dir) is None:
+        ref = dataset.compute_reference(stored, contract, source=sha)
+        extra = {dataset.REFERENCE: dataset.reference_bytes(ref)}
+    dataset.stage_batch(
+        data_dir, sha, stored, contract, _record(name, stored, contract, report), extra
+    )
+    dataset.commit_staged(data_dir, sha)
+
+
+def ingest_bytes(
+    data: bytes,
+    name: str,
+    contract: Contract,
+    *,
+    data_dir: str | Path,
+    quarantine_dir: str | Path,
+    reports_dir: str | Path,
+) -> BatchOutcome:
+    """Validate one batch and append or quarantine it."""
+    root = Path(data_dir)
+    sha = sha256_bytes(data)
+    if dataset.is_committed(root, sha):
+        log.info("%s: already ingested as %s, nothing to do", name, sha[:12])
+        return BatchOutcome(name, sha, "duplicate", 0, f"{name}: already ingested")
+    report, prepared = validate_batch(data, name, contract, root)
+    report_dir = report.write(Path(reports_dir) / sha)
+    warnings = sorted({w["check"] for w in report.warnings})
+    if not report.success or prepared is None:
+        qdir = quarantine(data, name, sha, report_dir, quarantine_dir)
+        log.warning("%s -> quarantined at %s", report.summary(), qdir)
+        return BatchOutcome(
+            name,
+            sha,
+            "quarantined",
+            report.rows,
+            report.summary(),
+            report.failed_checks,
+            warnings,
+            str(report_dir),
+            str(qdir),
+        )
+    _accept(root, sha, name, prepared, contract, report)
+    return BatchOutcome(
+        name, sha, "accepted", report.rows, report.summary(), [], warnings, str(report_dir)
+    )
+
+
+def iter_ingest(
+    sources: Iterable[Source], contract: Contract, **dirs: str | Path
+) -> Iterator[BatchOutcome]:
+    for source in sources:
+        yield ingest_bytes(source.read(), source.name, contract, **dirs)  # type: ignore[arg-type]
+
+
+def ingest(
+    paths_or_s3_uris: Iterable[str | Path],
+    cfg: ContractConfig,
+    data_dir: str | Path,
+    quarantine_dir: str | Path,
+    *,
+    reports_dir: str | Path | None = None,
+) -> IngestReport:
+    """Validate every batch and append the accepted ones to ``data_dir`` (see module doc)."""
+    contract = Contract(cfg)
+    root = Path(data_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    recovered = dataset.recover(root)
+    if recovered:
+        log.warning("finished %d interrupted ingest(s) first", len(recovered))
+    before = dataset.dataset_fingerprint(root)
+    sources = expand_sources(paths_or_s3_uris)
+    dirs = {
+        "data_dir": root,
+        "quarantine_dir": Path(quarantine_dir),
+        "reports_dir": Path(reports_dir or cfg.reports_dir),
+    }
+    outcomes = list(iter_ingest(sources, contract, **dirs))
+    report = IngestReport(outcomes, str(root), before, dataset.dataset_fingerprint(root))
+    log.info(
+        "ingest: %d accepted, %d rejected, %d duplicate",
+        len(report.accepted),
+        len(report.rejected),
+        len(report.duplicates),
+    )
+    return report
+
+
+# --------------------------------------------------------------------------- versioned entry points
+
+
+def data_version(cfg: AmadConfig) -> str | None:
+    """The current data version: the DVC md5 of the dataset folder when it sits in a DVC
+    repository and is tracked, else its content fingerprint; None before any accepted batch."""
+    data_dir = Path(cfg.contract.data_dir)
+    if not dataset.manifests(data_dir):
+        return None
+    repo = versioning.find_repo(data_dir.resolve().parent)
+    if repo is not None:
+        version = versioning.data_version(repo, data_dir.resolve())
+        if version is not None:
+            return version
+    return "fp-" + dataset.dataset_fingerprint(data_dir)[:32]
+
+
+def record_version(cfg: AmadConfig, *, push: bool = True) -> str | None:
+    """``dvc add`` the dataset (and push it) when it lives in a DVC repository."""
+    data_dir = Path(cfg.contract.data_dir).resolve()
+    repo = versioning.find_repo(data_dir.parent)
+    if repo is None:
+        log.info("%s is not in a DVC repository; skipping dvc add", data_dir)
+        return data_version(cfg)
+    version = versioning.commit(repo, data_dir)
+    if push:
+        versioning.push(repo, data_dir, remote=cfg.contract.dvc_remote)
+    return version
+
+
+def ingest_batch(uri: str | Path, cfg: AmadConfig, *, push: bool = True) -> BatchOutcome:
+    """Ingest one batch with the config's paths, then version the dataset if it changed."""
+    c = cfg.contract
+    report = ingest([uri], c, c.data_dir, c.quarantine_dir, reports_dir=c.reports_dir)
+    outcome = report.outcomes[0]
+    if report.changed:
+        outcome.data_version = record_version(cfg, push=push)
+    else:
+        outcome.data_version = data_version(cfg)
+    return outcome

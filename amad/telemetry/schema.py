@@ -1,0 +1,297 @@
+"""The telemetry contract, and the cheap checks that run on a raw batch before Great Expectations.
+
+A batch is one CSV (UTF-8, comma-delimited, one header line) or Parquet file holding rows of
+``timestamp, entity, <metric columns...>[, label]`` as ``ContractConfig`` describes them.
+``read_batch`` sniffs the bytes first and refuses, with a ``DataValidationError`` whose report
+names the failed check, what no table validator can judge: an empty file, a file that is neither
+CSV nor Parquet, non-UTF-8 bytes, a wrong delimiter, a header without rows, a truncated file.
+``prepare_frame`` then normalises timestamps to UTC and adds the ``__amad_*`` helper columns
+(per-entity time deltas, distance from the cadence grid, timezone style, non-finite counts,
+already-ingested rows) that the Great Expectations suite in ``amad.telemetry.expectations`` checks; the
+suite, not this module, decides whether a batch is accepted.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from amad.config import ColumnSpec, ContractConfig
+from amad.errors import DataValidationError
+
+log = logging.getLogger(__name__)
+
+HELPER_PREFIX = "__amad_"
+DT_S = f"{HELPER_PREFIX}dt_s"  # seconds since the entity's previous row, in file order
+OFF_GRID_S = f"{HELPER_PREFIX}off_grid_s"  # distance of a positive delta from the cadence grid
+TZ_AWARE = f"{HELPER_PREFIX}tz_aware"  # 1 when the raw timestamp carried an offset
+NONFINITE = f"{HELPER_PREFIX}nonfinite"  # count of +/-inf among the row's numeric metrics
+F32_OVERFLOW = f"{HELPER_PREFIX}f32_overflow"  # count of finite values beyond float32's range
+INGESTED = f"{HELPER_PREFIX}ingested"  # 1 when (entity, timestamp) is already in the dataset
+HELPER_COLUMNS = (DT_S, OFF_GRID_S, TZ_AWARE, NONFINITE, F32_OVERFLOW, INGESTED)
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+PARQUET_MAGIC = b"PAR1"
+_BINARY_MAGIC = {
+    b"\x1f\x8b": "gzip",
+    b"PK\x03\x04": "zip",
+    b"\x89PNG": "png",
+    b"%PDF": "pdf",
+    b"\x7fELF": "elf",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ": "xz",
+}
+_OTHER_DELIMITERS = (";", "\t", "|")
+_TZ_SUFFIX = r"(?:Z|[+-]\d{2}:?\d{2})$"
+
+
+@dataclass(frozen=True)
+class Contract:
+    """The contract as the validator needs it: column names, dtypes and ranges, in order."""
+
+    cfg: ContractConfig
+
+    @property
+    def timestamp(self) -> str:
+        return self.cfg.timestamp_column
+
+    @property
+    def entity(self) -> str:
+        return self.cfg.entity_column
+
+    @property
+    def label(self) -> str | None:
+        return self.cfg.label_column
+
+    @property
+    def metrics(self) -> list[ColumnSpec]:
+        return list(self.cfg.columns)
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [c.name for c in self.cfg.columns]
+
+    def expected_columns(self, *, with_label: bool) -> list[str]:
+        """Raw batch columns in contract order; the label only when the batch has one."""
+        cols = [self.timestamp, self.entity, *self.metric_names]
+        if with_label and self.label:
+            cols.append(self.label)
+        return cols
+
+
+def failure(check: str, message: str, **details: Any) -> DataValidationError:
+    """A rejection before Great Expectations runs, with a report shaped like the suite's."""
+    error = {"check": check, "severity": "error", "column": None, "message": message, **details}
+    report = {"success": False, "stage": "pre-parse", "errors": [error], "warnings": []}
+    return DataValidationError(f"{check}: {message}", report)
+
+
+# --------------------------------------------------------------------------- pre-parse
+
+
+def sniff_format(data: bytes, name: str = "batch") -> str:
+    """``"parquet"`` or ``"csv"``; anything else raises with the failed check named."""
+    if not data[:4096].strip() and not data.strip():  # full scan only if it starts blank
+        raise failure("empty_file", f"{name} is empty ({len(data)} bytes)")
+    if data.startswith(PARQUET_MAGIC):
+        if len(data) < 12 or not data.endswith(PARQUET_MAGIC):
+            raise failure("truncated_file", f"{name}: Parquet footer missing (file cut short)")
+        return "parquet"
+    for magic, kind in _BINARY_MAGIC.items():
+        if data.startswith(magic):
+            raise failure("not_csv_or_parquet", f"{name} is a {kind} file, not CSV or Parquet")
+    if b"\x00" in data[:65536]:
+        raise failure("not_csv_or_parquet", f"{name} holds NUL bytes: binary, not CSV or Parquet")
+    return "csv"
+
+
+def _decode(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise failure(
+            "encoding",
+            f"{name}: not valid UTF-8 at byte {exc.start} ({data[exc.start : exc.start + 4]!r})",
+            byte_offset=exc.start,
+        ) from exc
+
+
+def _check_csv_text(text: str, name: str) -> None:
+    stripped = text.lstrip()
+    if stripped[:1] in ("{", "[", "<"):
+        raise failure("not_csv_or_parquet", f"{name} looks like JSON/XML, not CSV or Parquet")
+    lines = text.splitlines()
+    header = lines[0]
+    if "," not in header:
+        found = [d for d in _OTHER_DELIMITERS if d in header]
+        if found:
+            raise failure(
+                "delimiter", f"{name}: header is delimited by {found[0]!r}; the contract uses ','"
+            )
+        raise failure("not_csv_or_parquet", f"{name}: first line has no ',' delimited header")
+    rows = [ln for ln in lines[1:] if ln.strip()]
+    if not rows:
+        raise failure("header_only", f"{name}: a header line and no data rows")
+    n_header = len(next(csv.reader([header])))
+    last = next(csv.reader([rows[-1]]))
+    if not text.endswith(("\n", "\r")) and len(last) != n_header:
+        raise failure(
+            "truncated_file",
+            f"{name}: last line has {len(last)} of {n_header} fields and no line end (cut short)",
+        )
+
+
+def _read_csv(data: bytes, name: str) -> pd.DataFrame:
+    _check_csv_text(_decode(data, name), name)
+    try:
+        return pd.read_csv(io.BytesIO(data), engine="pyarrow")
+    except (ValueError, pa.ArrowException) as exc:  # ParserError is a ValueError
+        raise failure("malformed_csv", f"{name}: {exc}") from exc
+
+
+def _read_parquet(data: bytes, name: str) -> pd.DataFrame:
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+    except (OSError, pa.ArrowException) as exc:
+        raise failure("unreadable_parquet", f"{name}: {exc}") from exc
+    if table.num_rows == 0:
+        raise failure("header_only", f"{name}: a schema and no rows")
+    return table.to_pandas(split_blocks=True)  # no consolidation copy of the columns
+
+
+def read_batch(data: bytes, name: str = "batch") -> pd.DataFrame:
+    """Parse a raw CSV or Parquet batch after the cheap pre-parse checks."""
+    kind = sniff_format(data, name)
+    frame = _read_parquet(data, name) if kind == "parquet" else _read_csv(data, name)
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _parse_timestamps(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """UTC timestamps (NaT where unparseable) and a per-row 'had an offset' flag."""
+    if isinstance(raw.dtype, pd.DatetimeTZDtype):
+        ts = raw.dt.tz_convert("UTC")
+        return ts.dt.as_unit("ns"), np.ones(len(raw), dtype=np.int8)
+    if pd.api.types.is_datetime64_dtype(raw.dtype):
+        return raw.dt.tz_localize("UTC").dt.as_unit("ns"), np.zeros(len(raw), dtype=np.int8)
+    text = raw.astype("string")
+    aware = text.str.strip().str.contains(_TZ_SUFFIX, regex=True).fillna(False)
+    naive = pd.to_datetime(text.where(~aware), errors="coerce", format="ISO8601")
+    if isinstance(naive.dtype, pd.DatetimeTZDtype):  # nothing naive survived the mask
+        naive = naive.dt.tz_convert(None)
+    parsed = pd.to_datetime(text.where(aware), errors="coerce", utc=True, format="ISO8601")
+    ts = parsed.where(aware.to_numpy(), naive.dt.tz_localize("UTC"))
+    return ts.dt.as_unit("ns"), aware.to_numpy(dtype=np.int8)
+
+
+def _deltas(ts: pd.Series, entity: pd.Series) -> np.ndarray:
+    """Seconds since the same entity's previous row, in file order (NaN for the first)."""
+    ns = ts.to_numpy(dtype="datetime64[ns]").view(np.int64).astype(np.float64)
+    ns[ts.isna().to_numpy()] = np.nan
+    codes, _ = pd.factorize(entity, use_na_sentinel=False)
+    order = np.argsort(codes, kind="stable")
+    sorted_ns, sorted_codes = ns[order], codes[order]
+    diff = np.empty_like(sorted_ns)
+    diff[0] = np.nan
+    diff[1:] = np.diff(sorted_ns)
+    diff[1:][sorted_codes[1:] != sorted_codes[:-1]] = np.nan
+    out = np.empty_like(diff)
+    out[order] = diff / 1e9
+    return out
+
+
+def _off_grid(dt_s: np.ndarray, cadence_s: float) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        rem = np.mod(dt_s, cadence_s)
+        off = np.minimum(rem, cadence_s - rem)
+    off[~(dt_s > 0)] = np.nan  # out-of-order and duplicate rows are judged by other checks
+    return off
+
+
+def _nonfinite(frame: pd.DataFrame, names: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: how many float metrics are +/-inf, and how many are finite but beyond float32.
+
+    Column by column, so no (rows, metrics) copy is ever made.
+    """
+    inf = np.zeros(len(frame), dtype=np.int64)
+    big = np.zeros(len(frame), dtype=np.int64)
+    for name in names:
+        if name not in frame or not pd.api.types.is_float_dtype(frame[name].dtype):
+            continue
+        values = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        is_inf = np.isinf(values)
+        with np.errstate(invalid="ignore"):
+            beyond = np.abs(values) > FLOAT32_MAX
+        inf += is_inf
+        big += beyond & ~is_inf
+    return inf, big
+
+
+def ingested_flags(ts: pd.Series, entity: pd.Series, known: pd.MultiIndex | None) -> np.ndarray:
+    """1 where ``(entity, timestamp)`` is among ``known`` (rows already in the dataset)."""
+    if known is None or len(known) == 0:
+        return np.zeros(len(ts), dtype=np.int8)
+    keys = pd.MultiIndex.from_arrays([entity.astype("string"), ts])
+    return keys.isin(known).astype(np.int8)
+
+
+def prepare_frame(
+    raw: pd.DataFrame, contract: Contract, *, known_keys: pd.MultiIndex | None = None
+) -> pd.DataFrame:
+    """The frame the suite validates: timestamps in UTC plus the ``__amad_*`` helper columns.
+
+    ``known_keys`` holds ``(entity, timestamp)`` pairs already in the dataset. Columns the
+    contract does not know are kept (the suite rejects them); missing ones stay missing.
+    """
+    frame = raw.copy(deep=False)
+    n = len(frame)
+    nan = np.full(n, np.nan)
+    if contract.timestamp in frame.columns:
+        ts, aware = _parse_timestamps(frame[contract.timestamp])
+        frame[contract.timestamp] = ts
+        entity = (
+            frame[contract.entity]
+            if contract.entity in frame.columns
+            else pd.Series([""] * n, index=frame.index)
+        )
+        dt_s = _deltas(ts, entity)
+        frame[DT_S] = dt_s
+        frame[OFF_GRID_S] = _off_grid(dt_s, float(contract.cfg.cadence_s))
+        frame[TZ_AWARE] = aware
+        frame[INGESTED] = ingested_flags(ts, entity, known_keys)
+    else:
+        frame[DT_S], frame[OFF_GRID_S] = nan, nan
+        frame[TZ_AWARE] = np.zeros(n, dtype=np.int8)
+        frame[INGESTED] = np.zeros(n, dtype=np.int8)
+    frame[NONFINITE], frame[F32_OVERFLOW] = _nonfinite(frame, contract.metric_names)
+    return frame
+
+
+def storage_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+    """An accepted, prepared frame as stored: contract columns only, floats as float32."""
+    has_label = contract.label is not None and contract.label in frame.columns
+    entity = frame[contract.entity]
+    columns: dict[str, Any] = {
+        contract.timestamp: frame[contract.timestamp],
+        contract.entity: entity
+        if pd.api.types.is_string_dtype(entity.dtype)
+        else entity.astype(str),
+    }
+    for spec in contract.metrics:
+        kind = np.float32 if spec.dtype == "float" else np.int64
+        columns[spec.name] = frame[spec.name].to_numpy(dtype=kind)
+    if has_label and contract.label:
+        columns[contract.label] = frame[contract.label].to_numpy(dtype=np.int8)
+    return pd.DataFrame(columns, index=frame.index)

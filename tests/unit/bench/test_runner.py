@@ -1,0 +1,219 @@
+"""``amad bench`` end to end on small synthetic data, its failure handling, and one real SMD machine.
+
+``test_vus_pr_recomputed_independently`` re-derives VUS-PR from the dumped ``.npy`` files with a
+plain loop transcription of the definition (no code shared with ``amad.evaluation.vus``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from amad.bench.runner import BenchSpec, data_config, run_bench
+from amad.cli.bench import bench
+from amad.series.loaders import load_series
+
+SMALL = ["--set", "data.synthetic.train_steps=1500", "--set", "data.synthetic.test_steps=1200",
+         "--set", "data.synthetic.n_channels=4"]  # fmt: skip
+TINY_AMAD = ["--set", "model.d_model=16", "--set", "model.n_heads=2", "--set", "model.n_layers=1",
+             "--set", "model.d_ff=16", "--set", "train.epochs=1",
+             "--set", "train.max_windows_per_epoch=32", "--set", "windows.length=32",
+             "--set", "windows.score_stride=16"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bench")
+    args = ["--dataset", "synthetic", "--entities", "seed-0,seed-1,bogus",
+            "--detectors", "random,pca,at", "--out", str(out), "--max-buffer", "20",
+            *SMALL, *TINY_AMAD]  # fmt: skip
+    result = CliRunner().invoke(bench, args)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_outputs_are_complete(synthetic_run: Path) -> None:
+    doc = json.loads((synthetic_run / "results.json").read_text())
+    assert doc["entities_requested"] == ["seed-0", "seed-1", "bogus"]
+    assert set(doc["means"]) == {"random", "pca", "at"}
+    assert all(row["n_entities"] == 2 for row in doc["means"].values())
+    assert doc["versions"]["numpy"] and doc["spec"]["seed"] == 0
+    pair = doc["entities"]["seed-0"]["at"]
+    assert pair["status"] == "ok" and pair["config"]["model"]["mask"] == "gaussian"
+    assert pair["fit_s"] > 0 and pair["n_test"] == 1200
+    for key in ("vus_pr", "vus_roc", "auc_roc", "affiliation_f1", "legacy_point_adjusted_f1"):
+        assert 0.0 <= pair["metrics"][key] <= 1.0
+    scores = np.load(synthetic_run / "scores" / "at" / "seed-0.npy")
+    assert scores.shape == (1200,) and scores.dtype == np.float64
+    val = np.load(synthetic_run / pair["val_scores_file"])  # the threshold is recomputable
+    assert len(val) == pair["n_val"]
+    assert pair["threshold"] == pytest.approx(
+        np.percentile(val, 100.0 - doc["anomaly_ratio_percent"])
+    )
+    md = (synthetic_run / "results.md").read_text()
+    assert "| pca | 2 |" in md and "## Failures" in md
+    assert len(list((synthetic_run / "plots").glob("*.png"))) == 6
+
+
+def test_failed_entity_is_reported_and_skipped(synthetic_run: Path) -> None:
+    doc = json.loads((synthetic_run / "results.json").read_text())
+    bogus = doc["entities"]["bogus"]
+    assert {r["status"] for r in bogus.values()} == {"failed"}
+    assert "seed-N" in bogus["pca"]["error"]
+    assert doc["entities"]["seed-1"]["pca"]["status"] == "ok"
+
+
+def _vus_pr_reference(labels: np.ndarray, scores: np.ndarray, max_buffer: int) -> float:
+    """VUS-PR by direct transcription: loops over buffers and thresholds (slow, obvious)."""
+    n = len(labels)
+    idx = np.flatnonzero(labels)
+    runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+    segs = [(int(r[0]), int(r[-1])) for r in runs]
+    desc = np.sort(scores)[::-1]
+    thresholds = [desc[i] for i in np.linspace(0, n - 1, 250).astype(int)]
+    total = 0.0
+    for w in range(max_buffer + 1):
+        half = w // 2
+        soft = labels.astype(float)
+        for s, e in segs:
+            for d in range(1, half + 1):
+                for pos in (s - d, e + d):
+                    if 0 <= pos < n:
+                        soft[pos] += math.sqrt(1 - d / w)
+        soft = np.minimum(soft, 1.0)
+        zones: list[list[int]] = []
+        for s, e in segs:
+            lo, hi = max(s - half, 0), min(e + half, n - 1)
+            if zones and zones[-1][1] >= lo:  # widened segments touch: merge
+                zones[-1][1] = hi
+            else:
+                zones.append([lo, hi])
+        prev_tpr, ap = 0.0, 0.0
+        for t in thresholds:
+            pred = scores >= t
+            buffer_hits = float(np.sum(soft[~labels.astype(bool)] * pred[~labels.astype(bool)]))
+            tp = float(np.sum(pred & labels.astype(bool))) + buffer_hits
+            p_new = labels.sum() + buffer_hits / 2
+            exist = sum(pred[lo : hi + 1].any() for lo, hi in zones) / len(zones)
+            tpr = min(tp / p_new, 1.0) * exist
+            ap += (tpr - prev_tpr) * tp / pred.sum()
+            prev_tpr = tpr
+        total += ap
+    return total / (max_buffer + 1)
+
+
+def test_vus_pr_recomputed_independently(synthetic_run: Path) -> None:
+    doc = json.loads((synthetic_run / "results.json").read_text())
+    spec = BenchSpec(dataset="synthetic", out=synthetic_run, overrides={
+        "data.synthetic.train_steps": 1500, "data.synthetic.test_steps": 1200,
+        "data.synthetic.n_channels": 4})  # fmt: skip
+    for entity in ("seed-0", "seed-1"):
+        labels = np.asarray(load_series(data_config(spec, entity)).labels)
+        for name in ("pca", "at"):
+            pair = doc["entities"][entity][name]
+            scores = np.load(synthetic_run / pair["scores_file"])
+            ref = _vus_pr_reference(labels, scores, max_buffer=20)
+            assert pair["metrics"]["vus_pr"] == pytest.approx(ref, abs=1e-9)
+
+
+def test_resume_skips_finished_pairs(synthetic_run: Path) -> None:
+    before = json.loads((synthetic_run / "results.json").read_text())
+    spec = BenchSpec(
+        dataset="synthetic", out=synthetic_run, entities=("seed-0",), detectors=("random", "pca"),
+        resume=True, max_buffer=20, overrides={"data.synthetic.train_steps": 1500,
+        "data.synthetic.test_steps": 1200, "data.synthetic.n_channels": 4},
+    )  # fmt: skip
+    doc = run_bench(spec)
+    assert doc["entities"]["seed-0"]["pca"]["fit_s"] == before["entities"]["seed-0"]["pca"]["fit_s"]
+
+
+def test_one_real_smd_machine(datasets_root: Path, tmp_path: Path) -> None:
+    spec = BenchSpec(
+        dataset="smd", root=str(datasets_root / "SMD"), entities=("machine-1-2",),
+        detectors=("random", "pca"), out=tmp_path,
+    )  # fmt: skip
+    doc = run_bench(spec)
+    row = doc["entities"]["machine-1-2"]
+    assert row["pca"]["status"] == "ok" and row["pca"]["n_test"] == 23694
+    assert row["pca"]["metrics"]["auc_roc"] > row["random"]["metrics"]["auc_roc"]
+    assert row["pca"]["metrics"]["vus_pr"] > row["random"]["metrics"]["vus_pr"]
+    assert abs(row["random"]["metrics"]["auc_roc"] - 0.5) < 0.05
+    assert doc["anomaly_ratio_percent"] == 0.5
+
+
+def test_detector_aliases_expand_once() -> None:
+    from amad.cli.bench import _detectors
+
+    names = _detectors("pca, baselines,at")
+    assert names[:4] == ("pca", "random", "iforest", "ae") and names[-1] == "at"
+    assert len(names) == len(set(names)) == 5
+    assert "amad-no-maxmin" in _detectors("ablations")
+
+
+def test_generic_folder_with_an_anomaly_free_entity(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for sub in ("train", "test", "labels"):
+        (tmp_path / "data" / sub).mkdir(parents=True)
+    for entity, n_anom in (("quiet", 0), ("busy", 30)):
+        np.save(tmp_path / "data" / "train" / f"{entity}.npy", rng.standard_normal((600, 3)))
+        test = rng.standard_normal((400, 3))
+        labels = np.zeros(400, dtype=np.int8)
+        labels[100 : 100 + n_anom] = 1
+        test[labels == 1] += 4.0
+        np.save(tmp_path / "data" / "test" / f"{entity}.npy", test)
+        np.save(tmp_path / "data" / "labels" / f"{entity}.npy", labels)
+    spec = BenchSpec(dataset="generic", root=str(tmp_path / "data"), detectors=("pca",),
+                     out=tmp_path / "out", max_buffer=10)  # fmt: skip
+    run_bench(spec)
+    text = (tmp_path / "out" / "results.json").read_text()
+    assert "NaN" not in text  # undefined metrics are JSON null
+    doc = json.loads(text)
+    assert doc["entities"]["quiet"]["pca"]["metrics"]["vus_pr"] is None
+    assert doc["means"]["pca"]["vus_pr"] == doc["entities"]["busy"]["pca"]["metrics"]["vus_pr"]
+    assert doc["means"]["pca"]["auc_roc"] > 0.9
+
+
+def test_bad_names_fail_before_any_work(tmp_path: Path) -> None:
+    from amad.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown detector"):
+        run_bench(BenchSpec(dataset="synthetic", detectors=("pca", "nope"), out=tmp_path))
+    with pytest.raises(ConfigError, match=r"model\.bogus"):
+        run_bench(BenchSpec(dataset="synthetic", detectors=("amad",), out=tmp_path,
+                            overrides={"model.bogus": 1}))  # fmt: skip
+    assert not (tmp_path / "results.json").exists()
+
+
+def _tiny_overrides() -> dict[str, object]:
+    pairs = [a.split("=", 1) for a in (*SMALL, *TINY_AMAD) if a != "--set"]
+    return {k: json.loads(v) if v[0].isdigit() else v for k, v in pairs}
+
+
+def test_score_only_variants_reuse_the_trained_model(tmp_path: Path) -> None:
+    overrides = _tiny_overrides()
+    shared = run_bench(BenchSpec(
+        dataset="synthetic", entities=("seed-0",), out=tmp_path / "shared", overrides=overrides,
+        detectors=("amad", "amad-score-reconstruction", "amad-no-smooth", "amad-no-mixup"),
+    ))["entities"]["seed-0"]  # fmt: skip
+    alone = run_bench(BenchSpec(
+        dataset="synthetic", entities=("seed-0",), out=tmp_path / "alone", overrides=overrides,
+        detectors=("amad-score-reconstruction",),
+    ))["entities"]["seed-0"]  # fmt: skip
+    assert shared["amad-score-reconstruction"]["info"]["model_shared_with"] == "amad"
+    assert shared["amad-no-smooth"]["info"]["model_shared_with"] == "amad"
+    assert "model_shared_with" not in shared["amad-no-mixup"]["info"]  # a different model
+    assert "model_shared_with" not in alone["amad-score-reconstruction"]["info"]
+    reused = np.load(tmp_path / "shared" / "scores" / "amad-score-reconstruction" / "seed-0.npy")
+    trained = np.load(tmp_path / "alone" / "scores" / "amad-score-reconstruction" / "seed-0.npy")
+    np.testing.assert_allclose(reused, trained, rtol=1e-6)
+    assert shared["amad-score-reconstruction"]["metrics"] == pytest.approx(
+        alone["amad-score-reconstruction"]["metrics"], rel=1e-6, nan_ok=True
+    )
+    smoothed = np.load(tmp_path / "shared" / "scores" / "amad" / "seed-0.npy")
+    raw = np.load(tmp_path / "shared" / "scores" / "amad-no-smooth" / "seed-0.npy")
+    assert np.abs(np.diff(smoothed)).mean() < np.abs(np.diff(raw)).mean()

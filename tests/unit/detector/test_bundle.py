@@ -1,0 +1,171 @@
+"""The model bundle: round trip, atomic writes, and refusal of tampered/incomplete bundles."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import amad.detector.bundle as artifacts
+from amad.config import build_config
+from amad.detector.bundle import FILES, MANIFEST, load_bundle, save_bundle, verify_bundle
+from amad.detector.scoring import score_series
+from amad.detector.thresholds import Threshold
+from amad.errors import ArtifactError, DataError
+from amad.nn.model import AMAD
+from amad.series.windows import Scaler
+
+CFG = build_config(
+    {
+        "windows": {"length": 20, "score_stride": 10},
+        "model": {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 16},
+        "score": {"orientation": "paper"},
+    }
+)
+N_CH = 3
+
+
+def _raw(n: int = 120, seed: int = 0) -> np.ndarray:
+    return (10.0 + 3.0 * np.random.default_rng(seed).normal(size=(n, N_CH))).astype(np.float32)
+
+
+@pytest.fixture
+def model() -> AMAD:
+    torch.manual_seed(0)
+    return AMAD(CFG.model, n_channels=N_CH).eval()
+
+
+@pytest.fixture
+def bundle_dir(tmp_path: Path, model: AMAD) -> Path:
+    return save_bundle(
+        tmp_path / "bundle",
+        model=model,
+        config=CFG,
+        scaler=Scaler().fit(_raw(seed=1)),
+        threshold=Threshold(value=0.5, method="percentile", kind="association",
+                            anomaly_ratio=1.0, n_fit=100),
+        history=[{"epoch": 0.0, "val_rec": 0.3}],
+        data_fingerprint="ab" * 32,
+        extra_metrics={"val_rec": 0.3, "test_auc_pr": float("nan")},
+    )  # fmt: skip
+
+
+def test_bundle_round_trip_scores_like_the_original_model(bundle_dir: Path, model: AMAD) -> None:
+    b = load_bundle(bundle_dir)
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(b.model.state_dict()[k], v, rtol=0, atol=0)
+    assert b.config == CFG and b.n_channels == N_CH and b.threshold.value == 0.5
+    assert b.history == [{"epoch": 0.0, "val_rec": 0.3}]
+    assert b.metrics == {"val_rec": 0.3, "test_auc_pr": None}  # NaN stored as JSON null
+    x = _raw(seed=2)
+    scored = b.score(x)
+    expected = score_series(model, b.scaler.transform(x), CFG.score, CFG.windows).association
+    np.testing.assert_allclose(scored.scores, expected, rtol=1e-6)
+    assert scored.scores.shape == (120,) and scored.flags.dtype == bool
+    np.testing.assert_array_equal(scored.flags, scored.scores > 0.5)
+
+
+def test_manifest_describes_every_file(bundle_dir: Path) -> None:
+    manifest = json.loads((bundle_dir / MANIFEST).read_text())
+    assert sorted(manifest["files"]) == sorted(FILES)
+    assert manifest["n_channels"] == N_CH and manifest["data_fingerprint"] == "ab" * 32
+    assert {"package_version", "created_at", "git_sha", "torch_version"} <= set(manifest)
+    assert sorted(p.name for p in bundle_dir.iterdir()) == sorted([*FILES, MANIFEST])
+    assert not [p for p in bundle_dir.parent.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("name", ["weights.safetensors", "threshold.json", "config.yaml"])
+def test_a_tampered_file_is_refused_by_name(bundle_dir: Path, name: str) -> None:
+    path = bundle_dir / name
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match=rf"{name}.*sha256"):
+        load_bundle(bundle_dir)
+
+
+def test_a_missing_file_is_refused_by_name(bundle_dir: Path) -> None:
+    (bundle_dir / "scaler.json").unlink()
+    with pytest.raises(ArtifactError, match=r"scaler\.json.*missing"):
+        load_bundle(bundle_dir)
+
+
+def test_an_extra_file_is_refused_by_name(bundle_dir: Path) -> None:
+    (bundle_dir / "notes.txt").write_text("hello")
+    with pytest.raises(ArtifactError, match=r"notes\.txt.*not listed"):
+        verify_bundle(bundle_dir)
+
+
+def test_a_manifest_that_drops_a_file_is_refused(bundle_dir: Path) -> None:
+    manifest = json.loads((bundle_dir / MANIFEST).read_text())
+    del manifest["files"]["history.json"]
+    (bundle_dir / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=r"history\.json"):
+        load_bundle(bundle_dir)
+
+
+def test_missing_manifest_or_directory_is_refused(bundle_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match="not found"):
+        load_bundle(tmp_path / "nope")
+    (bundle_dir / MANIFEST).unlink()
+    with pytest.raises(ArtifactError, match=MANIFEST):
+        load_bundle(bundle_dir)
+
+
+def test_existing_bundle_is_not_overwritten_unless_asked(bundle_dir: Path, model: AMAD) -> None:
+    kwargs = {
+        "model": model,
+        "config": CFG,
+        "scaler": Scaler().fit(_raw()),
+        "threshold": Threshold(1.0, "percentile", "association", 1.0, 10),
+        "history": [],
+        "data_fingerprint": "cd" * 32,
+    }
+    with pytest.raises(ArtifactError, match="already exists"):
+        save_bundle(bundle_dir, **kwargs)  # type: ignore[arg-type]
+    save_bundle(bundle_dir, overwrite=True, **kwargs)  # type: ignore[arg-type]
+    assert load_bundle(bundle_dir).threshold.value == 1.0
+    assert [p.name for p in bundle_dir.parent.iterdir()] == ["bundle"]
+
+
+def test_a_failed_write_leaves_nothing_behind(
+    tmp_path: Path, model: AMAD, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(artifacts, "sha256_file", boom)
+    with pytest.raises(OSError, match="disk full"):
+        save_bundle(
+            tmp_path / "b",
+            model=model,
+            config=CFG,
+            scaler=Scaler().fit(_raw()),
+            threshold=Threshold(1.0, "percentile", "association", 1.0, 10),
+            history=[],
+            data_fingerprint="x",
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bundle_score_refuses_bad_input(bundle_dir: Path) -> None:
+    b = load_bundle(bundle_dir)
+    with pytest.raises(DataError, match="channels"):
+        b.score(np.zeros((50, N_CH + 1)))
+    with pytest.raises(DataError, match="NaN"):
+        b.score(np.full((50, N_CH), np.nan))
+    with pytest.raises(DataError, match="empty"):
+        b.score(np.zeros((0, N_CH)))
+
+
+def test_weights_that_do_not_fit_the_config_are_refused(bundle_dir: Path) -> None:
+    cfg_path = bundle_dir / "config.yaml"
+    cfg_path.write_text(cfg_path.read_text().replace("d_model: 16", "d_model: 32"))
+    manifest = json.loads((bundle_dir / MANIFEST).read_text())
+    manifest["files"]["config.yaml"]["sha256"] = artifacts.sha256_file(cfg_path)
+    (bundle_dir / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=r"weights\.safetensors"):
+        load_bundle(bundle_dir)
