@@ -43,7 +43,8 @@ from amad.bench.report import render_markdown, write_plots
 from amad.config import DataConfig, build_config
 from amad.errors import ConfigError, DataError
 from amad.evaluation import metrics
-from amad.series.loaders import SeriesData, list_entities, load_series
+from amad.series.data import SeriesData
+from amad.series.loaders import list_entities, load_series
 from amad.series.windows import Scaler, split_train_val
 
 log = logging.getLogger(__name__)

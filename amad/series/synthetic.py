@@ -27,7 +27,7 @@ import pandas as pd
 from scipy.signal import lfilter
 
 from amad.config import ANOMALY_KINDS, SyntheticConfig
-from amad.series.loaders import SeriesData, make_series
+from amad.series.data import SeriesData, make_series
 
 log = logging.getLogger(__name__)
 

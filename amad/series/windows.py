@@ -25,7 +25,7 @@ import numpy as np
 from amad.config import WindowConfig
 from amad.errors import DataError
 from amad.files import sha256_file
-from amad.series.loaders import SeriesData
+from amad.series.data import SeriesData
 
 log = logging.getLogger(__name__)
 

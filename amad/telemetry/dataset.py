@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from amad.errors import DataError, DatasetNotFoundError
 from amad.files import sha256_bytes, sha256_file
-from amad.series.loaders import SeriesData, make_series
+from amad.series.data import SeriesData, make_series
 from amad.telemetry.schema import Contract
 
 log = logging.getLogger(__name__)

@@ -10,14 +10,13 @@ import pytest
 
 from amad.config import DataConfig, SyntheticConfig
 from amad.errors import ConfigError, DataError, DatasetNotFoundError
+from amad.series.data import data_fingerprint, make_series
 from amad.series.loaders import (
-    data_fingerprint,
     list_entities,
     load_generic,
     load_series,
     load_smd,
     load_telemanom,
-    make_series,
 )
 
 # --- real data -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 
 from amad.config import SyntheticConfig, WindowConfig
 from amad.errors import DataError
-from amad.series.loaders import SeriesData, make_series
+from amad.series.data import SeriesData, make_series
 from amad.series.synthetic import synthetic_series_data
 from amad.series.windows import (
     Scaler,
