@@ -39,11 +39,11 @@ def ingest_batch(
     docs = Path(row.report_dir) / "data_docs.html" if row.report_dir else None
     return {
         "batch": Path(row.source).name,
-        "status": "quarantined" if row.status == "rejected" else row.status,
+        "status": row.status,
         "rows": row.rows,
         "failed": list(row.failed_checks),
         "warnings": list(row.warnings),
-        "summary": row.summary,
+        "summary": row.message,
         "data_docs": docs.resolve().as_uri() if docs and docs.is_file() else None,
         "quarantine": row.quarantine_dir,
     }

@@ -19,13 +19,14 @@ from amad.errors import AmadError, exit_code_for
 COMMAND_MODULES: tuple[str, ...] = ("bench", "data", "model", "registry", "stack")
 
 
-def _configure_logging(verbose: int) -> None:
-    level = logging.WARNING - 10 * min(verbose, 2) if verbose else logging.INFO
+def configure_logging(verbose: int) -> None:
+    """Default: INFO from amad, WARNING from libraries; ``-v``: DEBUG from amad; ``-vv``: all."""
     logging.basicConfig(
-        level=level,
+        level=logging.DEBUG if verbose >= 2 else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("amad").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,7 +34,7 @@ def _configure_logging(verbose: int) -> None:
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def cli(verbose: int) -> None:
     """AMAD anomaly detection: train, score, benchmark, ingest, publish."""
-    _configure_logging(verbose)
+    configure_logging(verbose)
 
 
 for _name in COMMAND_MODULES:

@@ -251,7 +251,9 @@ def score_series(
     """Per-step scores for a scaled series ``(T, C)``: every step scored, overlaps averaged."""
     n_steps = x_scaled.shape[0]
     length, stride = window_cfg.length, window_cfg.score_stride
-    validate_series(x_scaled, n_channels=x_scaled.shape[1], min_steps=length)
+    expected = getattr(model, "n_channels", None)
+    n_channels = int(expected) if expected is not None else int(x_scaled.shape[-1])
+    validate_series(x_scaled, n_channels=n_channels, min_steps=length)
     windows = sliding_windows(x_scaled, length, stride)  # (n, t, c)
     starts = window_starts(n_steps, length, stride)
     terms = window_scores(

@@ -26,6 +26,8 @@ def test_good_batch_is_versioned_and_broken_batch_quarantined(tmp_path: Path) ->
     assert result["data_version"]
     rows = {row["batch"]: row for row in result["batches"]}
     assert rows["broken.csv"]["failed"], rows["broken.csv"]
+    assert rows["broken.csv"]["status"] == "quarantined"
+    assert isinstance(rows["broken.csv"]["summary"], str) and rows["broken.csv"]["summary"]
     assert Path(rows["broken.csv"]["quarantine"]).is_dir()
     assert (tmp_path / "ws" / "data.dvc").is_file()
 

@@ -256,3 +256,14 @@ def test_smoothing_is_a_centred_moving_average_of_the_unsmoothed_scores(tiny_mod
         manual = np.array([padded[i : i + 5].mean() for i in range(90)])
         np.testing.assert_allclose(smooth.of(kind), manual, rtol=1e-9, atol=1e-12)
     assert smooth.normalized.std() < raw.normalized.std()
+
+
+def test_score_series_refuses_a_series_with_another_channel_count(tiny_model: AMAD) -> None:
+    x = np.random.default_rng(6).normal(size=(60, 4)).astype(np.float32)  # model has 3
+    with pytest.raises(DataError, match="4 channels, the model expects 3"):
+        score_series(
+            tiny_model,
+            x,
+            ScoreConfig(orientation="paper"),
+            WindowConfig(length=20, score_stride=20),
+        )
