@@ -37,6 +37,8 @@ def _describe(status: dict[str, Any]) -> None:
                 "healthy" if service["healthy"] else "running" if service["running"] else "stopped"
             )
             click.echo(f"{name:8s} {state:8s} pid={service.get('pid')}  {service.get(url)}")
+    if prefect and prefect.get("ui_url"):
+        click.echo(f"ui:      {prefect['ui_url']}")
     click.echo(f"env:     source {status['env_file']}")
 
 

@@ -118,6 +118,8 @@ def _env_file(state: dict[str, Any], creds: Credentials, root: Path) -> str:
     ]
     if "prefect" in state:
         lines.append(f"export PREFECT_API_URL={state['prefect']['api_url']}")
+        if state["prefect"].get("ui_url"):
+            lines.append(f"export PREFECT_UI_URL={state['prefect']['ui_url']}")
     return "\n".join(lines) + "\n"
 
 
@@ -164,6 +166,21 @@ def _prefect_env(root: Path, api_url: str | None = None) -> dict[str, str]:
     return env
 
 
+def _server_env(root: Path, port: int) -> dict[str, str]:
+    """The server's environment: it must tell the UI its real API URL, not the default 4200.
+
+    The UI reads ``api_url`` from ``/ui-settings``; Prefect derives it from
+    ``PREFECT_UI_API_URL``, else from ``PREFECT_SERVER_API_HOST``/``PORT`` (not from ``--port``),
+    so all three are set here, with ``PREFECT_UI_URL`` for the links the server builds.
+    """
+    env = _prefect_env(root)
+    env["PREFECT_SERVER_API_HOST"] = "127.0.0.1"
+    env["PREFECT_SERVER_API_PORT"] = str(port)
+    env["PREFECT_UI_API_URL"] = f"http://127.0.0.1:{port}/api"
+    env["PREFECT_UI_URL"] = f"http://127.0.0.1:{port}"
+    return env
+
+
 def _start_prefect(root: Path, port: int | None, timeout: float = 120.0) -> dict[str, Any]:
     port = port or free_loopback_port()
     cmd = [*_prefect_cmd(), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
@@ -171,7 +188,7 @@ def _start_prefect(root: Path, port: int | None, timeout: float = 120.0) -> dict
     with open(root / "prefect.log", "ab") as logf:
         proc = subprocess.Popen(
             cmd,
-            env=_prefect_env(root),
+            env=_server_env(root, port),
             stdin=subprocess.DEVNULL,
             stdout=logf,
             stderr=subprocess.STDOUT,
@@ -179,7 +196,8 @@ def _start_prefect(root: Path, port: int | None, timeout: float = 120.0) -> dict
         )
     _DETACHED.append(proc)
     api_url = f"http://127.0.0.1:{port}/api"
-    service = {"pid": proc.pid, "cmdline": cmd, "port": port, "api_url": api_url}
+    ui_url = f"http://127.0.0.1:{port}"
+    service = {"pid": proc.pid, "cmdline": cmd, "port": port, "api_url": api_url, "ui_url": ui_url}
     try:
         waited = wait_http(api_url + "/health", timeout=timeout, proc=proc)
         for pool in WORK_POOLS:

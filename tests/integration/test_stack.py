@@ -6,6 +6,7 @@ import json
 import stat
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,14 @@ def test_up_with_prefect_server_and_work_pools(tmp_path: Path) -> None:
         assert prefect["healthy"] and prefect["work_pools"] == ["cpu", "gpu"]
         assert _env(root)["PREFECT_API_URL"] == prefect["api_url"]
         assert (root / "prefect").is_dir()  # PREFECT_HOME inside the state folder
+        # The UI calls the API at the URL /ui-settings gives it: the server's own free port,
+        # never the default 4200 (issue 11: an empty UI on every port but 4200).
+        ui = prefect["ui_url"]
+        with urllib.request.urlopen(f"{ui}/ui-settings", timeout=10) as resp:
+            settings = json.loads(resp.read())
+        assert settings["api_url"] == prefect["api_url"] == f"{ui}/api"
+        assert f":{prefect['port']}/" in settings["api_url"]
+        assert _env(root)["PREFECT_UI_URL"] == ui
     finally:
         stopped = stack_down(root)
     assert sorted(stopped) == ["prefect", "s3"]
