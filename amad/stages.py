@@ -156,7 +156,10 @@ def train(
     from amad.detector.recipe import train_prepared
 
     prepared = load_prepared(windows_uri)
-    return train_prepared(cfg, prepared, out_dir, progress=progress, overwrite=True)
+    channels = [c.name for c in cfg.contract.columns]  # the window set's columns, in order
+    return train_prepared(
+        cfg, prepared, out_dir, progress=progress, overwrite=True, channels=channels
+    )
 
 
 # --------------------------------------------------------------------------- evaluate

@@ -21,7 +21,8 @@ from typing import Any
 import click
 import pandas as pd
 
-from amad.config import AmadConfig, load_config, parse_override
+from amad.cli.options import config_option, resolve_config, set_option
+from amad.config import AmadConfig
 from amad.errors import DataValidationError
 
 log = logging.getLogger(__name__)
@@ -38,18 +39,7 @@ STAGE_PATHS = {
 
 
 def _config(path: str | None, sets: tuple[str, ...]) -> AmadConfig:
-    if path is None and Path("params.yaml").is_file():
-        path = "params.yaml"
-    return load_config(path, dict(parse_override(s) for s in sets))
-
-
-config_option = click.option(
-    "--config", "config_path", type=click.Path(dir_okay=False), default=None,
-    help="params.yaml to load (default: ./params.yaml when present).",
-)  # fmt: skip
-set_option = click.option(
-    "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a config key."
-)
+    return resolve_config(path, sets)
 
 
 # --------------------------------------------------------------------------- synth

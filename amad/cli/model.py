@@ -1,6 +1,6 @@
 """``amad train`` and ``amad score``: a config and a data source in, a bundle or scores out.
 
-``amad train --config params.yaml [--set key=value ...] [--source smd --root DIR --entity E]
+``amad train [--config params.yaml] [--set key=value ...] [--source smd --root DIR --entity E]
 --out BUNDLE`` trains on the training period, fits the threshold on its validation split and writes
 a verified bundle (see ``amad.detector.bundle``). ``amad score BUNDLE (--input FILE | --source ...
 --entity E) --out scores.parquet|.csv`` writes one row per input step: ``step``, ``score``,
@@ -22,7 +22,8 @@ import click
 import numpy as np
 import pandas as pd
 
-from amad.config import AmadConfig, DataConfig, load_config, parse_override
+from amad.cli.options import config_option, resolve_config, set_option
+from amad.config import AmadConfig, DataConfig
 from amad.detector.bundle import load_bundle
 from amad.errors import DataError
 
@@ -45,10 +46,34 @@ def _data_overrides(source: str | None, root: str | None, entity: str | None) ->
 # ---------------------------------------------------------------- input files
 
 
-def _frame_values(frame: pd.DataFrame, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """Feature matrix and optional labels from a table; non-feature columns are set aside."""
+def _by_name(features: pd.DataFrame, path: Path, channels: list[str]) -> pd.DataFrame:
+    """The columns named ``channels``, in that order; a missing or extra column is an error."""
+    names = [str(c) for c in features.columns]
+    missing = [c for c in channels if c not in names]
+    extra = [c for c in names if c not in channels]
+    expected = ", ".join(channels[:10]) + (" ..." if len(channels) > 10 else "")
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing[:5])} (bundle: {expected})")
+    if extra:
+        raise DataError(f"{path}: unexpected column(s) {', '.join(extra[:5])} (bundle: {expected})")
+    features.columns = pd.Index(names)
+    return features[channels]
+
+
+def _frame_values(
+    frame: pd.DataFrame, path: Path, channels: list[str] | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Feature matrix and optional labels from a table; non-feature columns are set aside.
+
+    With ``channels`` (the bundle's recorded names) columns are matched by name; without them
+    (a bundle trained on unnamed data) by position, which is logged.
+    """
     labels = frame["label"].to_numpy() if "label" in frame.columns else None
     features = frame.drop(columns=[c for c in NON_FEATURE_COLUMNS if c in frame.columns])
+    if channels is not None:
+        features = _by_name(features, path, channels)
+    else:
+        log.warning("%s: the bundle records no channel names; columns matched by position", path)
     bad = [str(c) for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
     if bad:
         raise DataError(f"{path}: non-numeric column(s) {', '.join(bad[:5])}")
@@ -57,8 +82,13 @@ def _frame_values(frame: pd.DataFrame, path: Path) -> tuple[np.ndarray, np.ndarr
     return features.to_numpy(dtype=np.float64), labels
 
 
-def read_input(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """A (T, C) series (and labels, if a ``label`` column exists) from .npy, .csv or .parquet."""
+def read_input(
+    path: Path, channels: list[str] | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A (T, C) series (and labels, if a ``label`` column exists) from .npy, .csv or .parquet.
+
+    Table columns are matched by name against ``channels`` when given (see ``_frame_values``).
+    """
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".csv", ".parquet"):
         raise DataError(f"{path}: unsupported input type {suffix!r} (use .npy, .csv or .parquet)")
@@ -75,7 +105,7 @@ def read_input(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         raise DataError(f"cannot read {path}: {exc}") from exc
     if frame.empty:
         raise DataError(f"{path} has no rows")
-    return _frame_values(frame, path)
+    return _frame_values(frame, path, channels)
 
 
 def write_table(frame: pd.DataFrame, out: Path) -> None:
@@ -113,10 +143,8 @@ THREADS_OPTION = click.option(
 
 
 @click.command("train")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="params.yaml (default: built-in defaults).")  # fmt: skip
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-              help="Dotted-key override, e.g. train.epochs=2 (repeatable).")  # fmt: skip
+@config_option
+@set_option
 @click.option("--source", type=click.Choice(SOURCES), default=None, help="data.source")
 @click.option("--root", default=None, help="data.root (dataset folder)")
 @click.option("--entity", default=None, help="data.entity (machine, channel, file stem)")
@@ -130,7 +158,7 @@ THREADS_OPTION = click.option(
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a tty).")
 @THREADS_OPTION
 def train_command(
-    config_path: Path | None,
+    config_path: str | None,
     sets: tuple[str, ...],
     source: str | None,
     root: str | None,
@@ -146,9 +174,7 @@ def train_command(
     from amad.detector.recipe import train_bundle
 
     _set_threads(threads)
-    overrides = dict(parse_override(s) for s in sets)
-    overrides.update(_data_overrides(source, root, entity))
-    cfg = load_config(config_path, overrides)
+    cfg = resolve_config(config_path, sets, _data_overrides(source, root, entity))
     outcome = train_bundle(
         cfg,
         out,
@@ -214,7 +240,7 @@ def score_command(
         raise click.BadParameter(f"{out}: use a .parquet or .csv file name", param_hint="--out")
     loaded = load_bundle(bundle, device=select_device(device))
     if input_path is not None:
-        values, labels = read_input(input_path)
+        values, labels = read_input(input_path, loaded.channels)
     else:
         assert source is not None
         values, labels = _load_source_split(loaded.config, source, root, entity, split)

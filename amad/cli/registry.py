@@ -1,7 +1,7 @@
 """``amad registry list|show|publish|promote|rollback|fetch``: the model registry by hand.
 
 The store is ``--store URI`` (``s3://bucket/prefix`` or a folder), else ``$AMAD_STORE``, else
-the ``publish`` section of ``--config`` (defaults when omitted); the model name is ``--model``,
+the ``publish`` section of ``--config`` (default ``./params.yaml``, see ``amad.cli.options``); the model name is ``--model``,
 else ``publish.model_name``. S3 endpoint and keys come from the environment
 (``source .stack/env`` for the local stack). ``promote`` and ``rollback`` move the champion
 pointer with a conditional write, so a concurrent change makes them fail with exit code 8.
@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from amad.config import load_config
+from amad.cli.options import resolve_config
 from amad.storage.registry import Registry, VersionInfo, list_models
 from amad.storage.store import store_from_config, store_from_uri
 
@@ -25,14 +25,15 @@ STORE_ENV = "AMAD_STORE"
 
 
 def _registry(store_uri: str | None, model: str | None, config: str | None) -> Registry:
-    cfg = load_config(config).publish
+    cfg = resolve_config(config).publish
     uri = store_uri or os.environ.get(STORE_ENV)
     store = store_from_uri(uri) if uri else store_from_config(cfg)
     return Registry(store, model or cfg.model_name)
 
 
 def _common(fn: Any) -> Any:
-    fn = click.option("--config", type=click.Path(dir_okay=False), help="params.yaml")(fn)
+    fn = click.option("--config", type=click.Path(dir_okay=False),
+                      help="params.yaml (default: ./params.yaml when present).")(fn)  # fmt: skip
     fn = click.option("--model", help="Model name (default: publish.model_name).")(fn)
     fn = click.option("--store", "store_uri", help=f"Store URI (default: ${STORE_ENV}).")(fn)
     return fn

@@ -10,7 +10,7 @@ Layout (every file but the manifest is listed in the manifest with its sha256 an
       history.json          per-epoch training history
       metrics.json          validation (and, where labels existed, evaluation) metrics
       manifest.json         format, sha256 per file, package/torch version, data fingerprint,
-                            n_channels, created_at, git sha when available
+                            n_channels, channel names when known, created_at, git sha
 
 ``save_bundle`` writes into a hidden sibling temp directory and renames it into place, so a
 crash never leaves a half-written bundle under the final name. ``load_bundle`` refuses a bundle
@@ -131,11 +131,18 @@ def save_bundle(
     data_fingerprint: str,
     extra_metrics: dict[str, Any] | None = None,
     n_channels: int | None = None,
+    channels: list[str] | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write a bundle to ``out_dir`` atomically (temp dir + rename) and return its path."""
+    """Write a bundle to ``out_dir`` atomically (temp dir + rename) and return its path.
+
+    ``channels`` names the input columns in model order (recorded so that a table is scored by
+    column name, never by position); None when the training data had no names.
+    """
     out = Path(out_dir)
     n_channels = n_channels if n_channels is not None else _model_channels(model)
+    if channels is not None and (len(channels) != n_channels or len(set(channels)) != n_channels):
+        raise ArtifactError(f"{len(channels)} channel name(s) given for {n_channels} channels")
     if out.exists() and not overwrite:
         raise ArtifactError(f"bundle directory already exists: {out} (pass overwrite)")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -159,6 +166,7 @@ def save_bundle(
             "git_sha": git_sha(),
             "data_fingerprint": data_fingerprint,
             "n_channels": int(n_channels),
+            "channels": None if channels is None else [str(c) for c in channels],
             "files": {
                 name: {"sha256": sha256_file(tmp / name), "bytes": (tmp / name).stat().st_size}
                 for name in FILES
@@ -256,6 +264,16 @@ class Bundle:
     @property
     def n_channels(self) -> int:
         return int(self.manifest["n_channels"])
+
+    @property
+    def channels(self) -> list[str] | None:
+        """The input column names in model order, or None for a bundle trained without names."""
+        names = self.manifest.get("channels")
+        if names is None:
+            return None
+        if not isinstance(names, list) or len(names) != self.n_channels:
+            raise ArtifactError(f"{self.path}: manifest channels do not match n_channels")
+        return [str(n) for n in names]
 
     def score(self, x_raw: np.ndarray, *, progress: bool = False) -> ScoredSeries:
         """Scale ``x_raw (T, C)`` with the bundle's scaler, score it, flag above threshold."""

@@ -124,8 +124,12 @@ def train_prepared(
     progress: bool = True,
     overwrite: bool = False,
     evaluate: bool = False,
+    channels: list[str] | None = None,
 ) -> TrainOutcome:
-    """Fit on an already built (or cached) window set, fit the threshold, write the bundle."""
+    """Fit on an already built (or cached) window set, fit the threshold, write the bundle.
+
+    ``channels`` (the input column names, in order) is recorded in the bundle's manifest.
+    """
     started = time.perf_counter()
     if Path(out).exists() and not overwrite:  # fail before training, not after
         raise ArtifactError(f"bundle directory already exists: {out} (pass overwrite)")
@@ -139,7 +143,8 @@ def train_prepared(
     path = save_bundle(out, model=result.model, config=cfg, scaler=prepared.scaler,
                        threshold=threshold, history=result.history,
                        data_fingerprint=prepared.data_fingerprint, extra_metrics=metrics,
-                       n_channels=prepared.n_channels, overwrite=overwrite)  # fmt: skip
+                       n_channels=prepared.n_channels, channels=channels,
+                       overwrite=overwrite)  # fmt: skip
     return TrainOutcome(path=path, config=cfg, threshold=threshold.value, method=threshold.method,
                         epochs=len(result.history), best_epoch=result.best_epoch,
                         seconds=time.perf_counter() - started, metrics=metrics)  # fmt: skip

@@ -1,0 +1,53 @@
+"""The configuration every ``amad`` command reads, resolved one way: ``--config`` and ``--set``.
+
+``resolve_config(path, sets)`` loads ``path`` when given; without it ``./params.yaml`` is loaded
+when it exists (so a command run in the repository root sees the same parameters as
+``dvc repro``), else the built-in defaults. ``--set key=value`` (repeatable) overrides a dotted
+key after the file; ``extra`` holds overrides the command derived from its own options.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+
+from amad.config import AmadConfig, load_config, parse_override
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+def config_path_or_default(path: str | Path | None) -> Path | None:
+    """``path`` itself, else ``./params.yaml`` when it exists, else None (built-in defaults)."""
+    if path is not None:
+        return Path(path)
+    if DEFAULT_PARAMS.is_file():
+        log.debug("using %s from the working directory", DEFAULT_PARAMS.resolve())
+        return DEFAULT_PARAMS
+    return None
+
+
+def resolve_config(
+    path: str | Path | None,
+    sets: Iterable[str] = (),
+    extra: Mapping[str, Any] | None = None,
+) -> AmadConfig:
+    """The validated config of a command: file (or ./params.yaml), then ``--set``, then ``extra``."""
+    overrides = dict(parse_override(s) for s in sets)
+    overrides.update(extra or {})
+    return load_config(config_path_or_default(path), overrides)
+
+
+config_option = click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False), default=None,
+    help="params.yaml to load (default: ./params.yaml when present, else built-in defaults).",
+)  # fmt: skip
+set_option = click.option(
+    "--set", "sets", multiple=True, metavar="KEY=VALUE",
+    help="Dotted-key override, e.g. train.epochs=2 (repeatable).",
+)  # fmt: skip
