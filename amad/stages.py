@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ import pandas as pd
 
 from amad.config import AmadConfig
 from amad.errors import DataError, DataValidationError
+from amad.files import write_json
 from amad.series.windows import PreparedData, build_windows, load_prepared, save_prepared
 from amad.telemetry import dataset, ingest, schema, versioning
 from amad.telemetry.schema import Contract
@@ -38,11 +38,7 @@ _KEY_FILE = "window_key.json"
 
 
 def _write_json(path: Path, obj: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_json(path, obj, default=str)
 
 
 # --------------------------------------------------------------------------- validate

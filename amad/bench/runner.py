@@ -43,6 +43,7 @@ from amad.bench.report import render_markdown, write_plots
 from amad.config import DataConfig, build_config
 from amad.errors import ConfigError, DataError
 from amad.evaluation import metrics
+from amad.files import atomic_write, finite_or_none
 from amad.series.data import SeriesData
 from amad.series.loaders import list_entities, load_series
 from amad.series.windows import Scaler, split_train_val
@@ -249,9 +250,7 @@ def _nanmean(values: list[float]) -> float:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    atomic_write(path, text)
 
 
 def _load_previous(spec: BenchSpec) -> dict[str, dict[str, dict[str, Any]]]:
@@ -282,20 +281,9 @@ def write_results(spec: BenchSpec, doc: dict[str, Any]) -> None:
     """Rewrite results.json and results.md from ``doc`` (called after every pair)."""
     doc["means"] = summarise(doc["entities"], list(spec.detectors))
     doc["updated_utc"] = datetime.now(UTC).isoformat(timespec="seconds")
-    text = json.dumps(_nan_to_none(doc), indent=1, default=_json_default, allow_nan=False)
+    text = json.dumps(finite_or_none(doc), indent=1, default=_json_default, allow_nan=False)
     _atomic_write(spec.out / RESULTS_JSON, text)
     _atomic_write(spec.out / RESULTS_MD, render_markdown(doc))
-
-
-def _nan_to_none(obj: Any) -> Any:
-    """NaN (an undefined metric, e.g. no labelled anomaly) becomes JSON null."""
-    if isinstance(obj, dict):
-        return {k: _nan_to_none(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_nan_to_none(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def _json_default(obj: Any) -> Any:

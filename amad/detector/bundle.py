@@ -43,7 +43,7 @@ from amad.config import AmadConfig, build_config, config_to_dict
 from amad.detector.scoring import StepScores, score_series, validate_series
 from amad.detector.thresholds import Threshold
 from amad.errors import AmadError, ArtifactError
-from amad.files import sha256_file
+from amad.files import sha256_file, strict_json
 from amad.nn.model import AMAD
 from amad.series.windows import Scaler
 
@@ -79,19 +79,9 @@ def git_sha(cwd: Path | None = None) -> str | None:
     return sha if out.returncode == 0 and len(sha) == 40 else None
 
 
-def _finite_or_none(obj: Any) -> Any:
-    """JSON has no NaN/inf: such floats (e.g. a metric undefined without labels) become null."""
-    if isinstance(obj, float):
-        return obj if np.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite_or_none(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite_or_none(v) for v in obj]
-    return obj
-
-
 def _json(obj: Any) -> str:
-    return json.dumps(_finite_or_none(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
+    """Strict JSON: a metric undefined without labels (NaN) is written as null."""
+    return strict_json(obj)
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:

@@ -27,7 +27,6 @@ import copy
 import hashlib
 import json
 import logging
-import os
 import random
 import sys
 import time
@@ -44,6 +43,7 @@ from tqdm.auto import tqdm
 from amad.config import ModelConfig, TrainConfig
 from amad.detector.scoring import calibrate
 from amad.errors import DataError, NonFiniteLossError, TrainingError
+from amad.files import atomic_write_with
 from amad.nn.losses import objective, reconstruction_loss
 from amad.nn.model import AMAD
 
@@ -203,10 +203,7 @@ def _set_rng_states(states: dict[str, Any]) -> None:
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write ``state`` to ``path`` atomically (temp file in the same dir, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    atomic_write_with(path, lambda fh: torch.save(state, fh))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

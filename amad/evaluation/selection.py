@@ -24,7 +24,6 @@ baseline scored on the same window (``pca_vus_pr`` / ``pca_val_recon_error``) wh
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -33,6 +32,7 @@ from typing import Any, Literal
 import numpy as np
 
 from amad.config import PromoteConfig
+from amad.files import strict_json
 
 EVAL_ID = "eval_id"
 NONFINITE = "nonfinite_scores"
@@ -61,7 +61,7 @@ class Decision:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, allow_nan=False)
+        return strict_json(self.to_dict(), indent=None).rstrip("\n")
 
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any]) -> Decision:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ import numpy as np
 
 from amad.config import WindowConfig
 from amad.errors import DataError
-from amad.files import sha256_file
+from amad.files import atomic_write_with, sha256_file
 from amad.series.data import SeriesData
 
 log = logging.getLogger(__name__)
@@ -270,10 +269,7 @@ _META_KEYS = {"name", "entity", "window_cfg", "scaler", "data_fingerprint", "fin
 
 
 def _write_atomic(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as fh:
-        write(fh)
-    os.replace(tmp, path)
+    atomic_write_with(path, write)
 
 
 def save_prepared(prepared: PreparedData, directory: str | Path) -> Path:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from amad.errors import ArtifactError
+from amad.files import strict_json
 
 FORMAT = "amad-registry/1"
 
@@ -25,19 +25,9 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _finite(obj: Any) -> Any:
-    """JSON-safe copy: NaN/inf become None (strict JSON has no NaN)."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Mapping):
-        return {str(k): _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return obj
-
-
 def json_bytes(obj: Any) -> bytes:
-    return (json.dumps(_finite(obj), indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
+    """Strict JSON (NaN/inf as null, sorted keys) as UTF-8 bytes."""
+    return strict_json(obj).encode()
 
 
 def load_json(data: bytes, what: str) -> dict[str, Any]:

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from amad.errors import DataError, DatasetNotFoundError
-from amad.files import sha256_bytes, sha256_file
+from amad.files import atomic_write, sha256_bytes, sha256_file, strict_json
 from amad.series.data import SeriesData, make_series
 from amad.telemetry.schema import Contract
 
@@ -47,17 +47,11 @@ _DAY_NS = 86_400 * 10**9
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, data, fsync=True)
 
 
 def _json_bytes(obj: Any) -> bytes:
-    return (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode()
+    return strict_json(obj, default=str).encode()
 
 
 # --------------------------------------------------------------------------- reading

@@ -10,7 +10,6 @@ error already explains them. This module never imports GX; the Data Docs rendere
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from amad.files import atomic_write
 
 
 def _message(result: dict[str, Any], meta: dict[str, Any], exception: dict[str, Any]) -> str:
@@ -121,9 +122,7 @@ class ValidationReport:
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, text)
 
 
 def _plain_observed(result: Any) -> None:

@@ -38,6 +38,7 @@ from amad.errors import (
     StorageError,
     TransientStorageError,
 )
+from amad.files import atomic_write
 from amad.telemetry.dataset import STAGING
 
 log = logging.getLogger(__name__)
@@ -227,9 +228,7 @@ def _in_sync_or_refuse(repo: Path, data_dir: Path, dvc_file: Path, md5: str) -> 
 def _write_record(dvc_file: Path, md5: str, name: str) -> None:
     """DVC's record of a directory output (size and nfiles are optional metadata)."""
     record = {"outs": [{"md5": f"{md5}.dir", "hash": "md5", "path": name}]}
-    tmp = dvc_file.with_name(f".{dvc_file.name}.{os.getpid()}.tmp")
-    tmp.write_text(yaml.safe_dump(record, sort_keys=False))
-    os.replace(tmp, dvc_file)
+    atomic_write(dvc_file, yaml.safe_dump(record, sort_keys=False))
 
 
 def _fetch_and_checkout(repo: Path, dvc_file: Path, md5: str, remote: str | None) -> None:
