@@ -53,11 +53,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy import stats
 from tqdm.auto import tqdm
 
 from amad.config import ScoreConfig, WindowConfig
 from amad.errors import ConfigError, DataError
+from amad.evaluation.metrics import auc_roc
 from amad.nn import losses
 from amad.series.windows import fold_window_scores, sliding_windows, smooth_steps, window_starts
 
@@ -285,16 +285,6 @@ def score_series(
 # ---------------------------------------------------------------- orientation
 
 
-def rank_auc(scores: np.ndarray, positives: np.ndarray) -> float:
-    """AUC-ROC of ``scores`` for boolean ``positives`` (Mann-Whitney, ties averaged)."""
-    pos = positives.astype(bool)
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    if n_pos == 0 or n_neg == 0:
-        raise ValueError("AUC needs both positive and negative steps")
-    ranks = stats.rankdata(scores)
-    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 @dataclass(frozen=True)
 class OrientationCheck:
     """Which sign of the discrepancy term ranks injected validation spikes higher."""
@@ -330,7 +320,7 @@ def check_orientation(
     dis = fold_window_scores(
         window_scores(model, windows, batch_size=batch_size).dis, starts, n_steps
     )
-    auc_paper = rank_auc(-dis, labels)
+    auc_paper = auc_roc(-dis, labels)  # both classes are present: steps were injected
     orientation = "paper" if auc_paper >= 0.5 else "flipped"
     log.info("score orientation: %s (AUC of -dis on injected spikes %.3f)", orientation, auc_paper)
     return OrientationCheck(orientation=orientation, auc_paper=auc_paper, n_injected=n_inj)

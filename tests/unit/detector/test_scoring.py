@@ -13,7 +13,6 @@ from amad.detector.scoring import (
     calibrate,
     calibrated_score,
     check_orientation,
-    rank_auc,
     score_series,
     validate_series,
     window_scores,
@@ -239,11 +238,6 @@ def test_orientation_check_finds_the_sign_that_ranks_injected_spikes_high(
     )
     assert check.orientation == expected and check.n_injected == 6
     assert (check.auc_paper < 0.1) if spikes_high else (check.auc_paper > 0.9)
-
-
-def test_rank_auc() -> None:
-    assert rank_auc(np.array([0.1, 0.2, 0.9]), np.array([0, 0, 1])) == 1.0
-    assert rank_auc(np.array([1.0, 1.0]), np.array([0, 1])) == 0.5
 
 
 def test_smoothing_is_a_centred_moving_average_of_the_unsmoothed_scores(tiny_model: AMAD) -> None:
