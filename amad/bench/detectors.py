@@ -46,6 +46,7 @@ from amad.config import AmadConfig, build_config, config_to_dict
 from amad.errors import ConfigError, DataError
 from amad.series.windows import sliding_windows, split_train_val
 
+from amad.detector.thresholds import percentile_threshold
 __all__ = [
     "AMAD_VARIANTS",
     "BASELINES",
@@ -285,4 +286,4 @@ def fit_with_threshold(
     val_scores = np.asarray(det.score(val_part), dtype=np.float64)
     if val_scores.shape != (len(val_part),) or not np.isfinite(val_scores).all():
         raise DataError(f"{det.name}: validation scores are not one finite value per step")
-    return FittedScores(val_scores, float(np.percentile(val_scores, 100.0 - anomaly_ratio)))
+    return FittedScores(val_scores, percentile_threshold(val_scores, anomaly_ratio))

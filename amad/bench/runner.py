@@ -44,6 +44,7 @@ from amad.config import DataConfig, build_config
 from amad.errors import ConfigError, DataError
 from amad.evaluation import metrics
 from amad.files import atomic_write, finite_or_none
+from amad.detector.thresholds import percentile_threshold
 from amad.series.data import SeriesData
 from amad.series.loaders import list_entities, load_series
 from amad.series.windows import Scaler, split_train_val
@@ -196,7 +197,7 @@ def run_pair(
     np.save(val_path, fitted.val_scores)
     result = metrics.evaluate(scores, data.labels, fitted.threshold, max_buffer=spec.max_buffer)
     pooled = np.concatenate([fitted.val_scores, scores])
-    leaky = float(np.percentile(pooled, 100.0 - spec.ratio()))
+    leaky = percentile_threshold(pooled, spec.ratio())
     result["legacy_point_adjusted_f1_leaky"] = metrics.legacy_point_adjusted_f1(
         scores >= leaky, data.labels
     )

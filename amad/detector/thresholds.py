@@ -73,6 +73,11 @@ def pot_threshold(
     return float(t + sigma / xi * (ratio ** (-xi) - 1.0)), details
 
 
+def percentile_threshold(scores: np.ndarray, anomaly_ratio: float) -> float:
+    """The one percentile rule: the ``(100 - anomaly_ratio)``-th percentile of ``scores``."""
+    return float(np.percentile(scores, 100.0 - anomaly_ratio))
+
+
 def fit_threshold(
     val_scores: np.ndarray,
     cfg: ScoreConfig,
@@ -81,10 +86,9 @@ def fit_threshold(
 ) -> Threshold:
     """Fit ``cfg.threshold`` on held-out validation scores of the training period."""
     s = _finite(val_scores, "validation scores")
-    q = 100.0 - cfg.anomaly_ratio
     details: dict[str, float] = {}
     if cfg.threshold == "percentile":
-        value = float(np.percentile(s, q))
+        value = percentile_threshold(s, cfg.anomaly_ratio)
     elif cfg.threshold == "pot":
         value, details = pot_threshold(s, init_quantile=cfg.pot_init_quantile, risk=cfg.pot_risk)
     elif cfg.threshold == "legacy_train_test_percentile":
@@ -94,7 +98,7 @@ def fit_threshold(
                 "(it pools training-period and test scores, as Anomaly Transformer does)"
             )
         s = np.concatenate([s, _finite(test_scores, "test scores")])
-        value = float(np.percentile(s, q))
+        value = percentile_threshold(s, cfg.anomaly_ratio)
     else:  # pragma: no cover - the config Literal forbids it
         raise ConfigError(f"unknown threshold method {cfg.threshold!r}")
     return Threshold(
