@@ -43,10 +43,10 @@ from amad.bench.baselines import (
     check_matrix,
 )
 from amad.config import AmadConfig, build_config, config_to_dict
+from amad.detector.thresholds import percentile_threshold
 from amad.errors import ConfigError, DataError
 from amad.series.windows import sliding_windows, split_train_val
 
-from amad.detector.thresholds import percentile_threshold
 __all__ = [
     "AMAD_VARIANTS",
     "BASELINES",

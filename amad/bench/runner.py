@@ -41,10 +41,10 @@ from amad.bench.detectors import (
 )
 from amad.bench.report import render_markdown, write_plots
 from amad.config import DataConfig, build_config
+from amad.detector.thresholds import percentile_threshold
 from amad.errors import ConfigError, DataError
 from amad.evaluation import metrics
 from amad.files import atomic_write, finite_or_none
-from amad.detector.thresholds import percentile_threshold
 from amad.series.data import SeriesData
 from amad.series.loaders import list_entities, load_series
 from amad.series.windows import Scaler, split_train_val
