@@ -1,7 +1,7 @@
 """One validated configuration for the whole system, loaded from ``params.yaml``.
 
 ``AmadConfig`` is a frozen pydantic model with one section per concern (data, windows, model,
-train, score, contract, promote, publish). Every section forbids unknown keys, so a typo in
+train, score, contract, promote, publish, fleet). Every section forbids unknown keys, so a typo in
 ``params.yaml`` or in an override is a ``ConfigError`` that names the key. Callers slice the
 config on the way down (the model gets ``cfg.model``, the trainer ``cfg.train``) and flows turn
 their parameters into dotted-key overrides (``{"train.epochs": 3}``), never a second config.
@@ -111,11 +111,36 @@ class ModelConfig(_Section):
     # where it and the other steps of its phase are hidden, in blocks of hide_block steps
     hide_passes: int = Field(0, ge=0, le=16)
     hide_block: int = Field(1, ge=1)
+    # entity: one model per entity, each with its own windows, training, champion/challenger
+    # decision, registry champion and threshold (`fleet.entities` says which). A pooled `fleet`
+    # scope is not implemented yet, so it is not offered
+    scope: Literal["entity"] = "entity"
+    # what a window is trained to output (amad/nn/model.py): reconstruct = every step it sees
+    # (Anomaly Transformer), hidden = hidden-step reconstruction (hide_passes >= 2; the default
+    # when hide_passes is set and objective is not), forecast = causal attention and a one-sided
+    # AutoMask, position i predicts step i + 1 and the first `warmup` positions neither train
+    # nor score
+    objective: Literal["reconstruct", "hidden", "forecast"] = "reconstruct"
+    warmup: int = Field(8, ge=0)
+    # mixed: all channels in one token; independent: channels folded into the batch, shared
+    # weights and a learned channel embedding (PatchTST style)
+    channels: Literal["mixed", "independent"] = "mixed"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _objective_from_hiding(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "objective" not in data and data.get("hide_passes"):
+            return {**data, "objective": "hidden"}
+        return data
 
     @model_validator(mode="after")
     def _check_heads(self) -> ModelConfig:
         if self.hide_passes == 1:
             raise ValueError("model.hide_passes must be 0 (off) or at least 2")
+        if (self.objective == "hidden") != (self.hide_passes >= 2):
+            raise ValueError("model.objective hidden needs hide_passes >= 2, and only it uses them")
+        if self.objective == "hidden" and self.channels == "independent":
+            raise ValueError("model.channels independent does not combine with hidden steps")
         if self.d_model % self.n_heads:
             raise ValueError(
                 f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})"
@@ -132,6 +157,8 @@ class TrainConfig(_Section):
     lr_decay: float = Field(0.5, gt=0.0, le=1.0)  # multiplied in each epoch
     grad_clip: float = Field(1.0, ge=0.0)  # 0 disables clipping
     patience: int = Field(3, ge=1)
+    # early stopping never stops before this many optimiser steps (0: no floor); epochs caps
+    min_steps: int = Field(0, ge=0)
     maxmin: bool = True
     k: float = Field(3.0, ge=0.0)
     contrastive: bool = True
@@ -172,6 +199,10 @@ class ScoreConfig(_Section):
     pot_init_quantile: float = Field(0.98, gt=0.5, lt=1.0)
     pot_risk: float = Field(1e-3, gt=0.0, lt=0.5)
     batch_size: int = Field(256, ge=1)
+    # channels (names or 0-based indices) whose errors enter the score; every channel stays a
+    # model input. None = what the dataset declares (telemanom: column 0), else all. `amad bench`
+    # applies it to every detector with a per-channel score (amad/bench/detectors.py)
+    channels: list[int | str] | None = Field(None, min_length=1)
 
 
 class ColumnSpec(_Section):
@@ -251,6 +282,22 @@ class PromoteConfig(_Section):
     max_score_psi: float = Field(0.25, gt=0.0)
 
 
+class AlertConfig(_Section):
+    """Flags to alerts (``amad.evaluation.alerts``) and who hears of them."""
+
+    top_k: int = Field(3, ge=0)  # channels named per alert, by mean normalised error
+    merge_gap: int = Field(0, ge=0)  # runs of flags this many steps apart are one alert
+    notify_block: str | None = None  # a saved Prefect notification block (webhook, Slack, ...)
+
+
+class TimeoutConfig(_Section):
+    """Wall-clock limits (seconds) on work that can hang; a run past one fails, named TimedOut."""
+
+    train_s: float = Field(3600.0, gt=0)  # one retrain task (fit + evaluate)
+    deployment_s: float = Field(7200.0, gt=0)  # waiting on a deployment run (e.g. the GPU pool)
+    storage_s: float = Field(300.0, gt=0)  # one storage task (fetch, upload, publish)
+
+
 class PublishConfig(_Section):
     """Where versioned artifacts are published (S3 endpoint and keys come from the environment)."""
 
@@ -259,6 +306,27 @@ class PublishConfig(_Section):
     prefix: str = ""
     store: Literal["local", "s3"] = "local"
     local_root: str = "runs/registry"
+
+
+class FleetConfig(_Section):
+    """Which entities the pipeline trains, and the task runner their retrains fan out on."""
+
+    entities: list[str] | None = None  # None: every entity in the dataset; else exactly these
+    # default: Prefect's thread pool in the flow's process; dask: prefect-dask's DaskTaskRunner on
+    # a temporary distributed.LocalCluster (127.0.0.1), or the scheduler at dask_address
+    runner: Literal["default", "dask"] = "default"
+    dask_address: str | None = None  # e.g. tcp://dask-scheduler:8786 (infra/k8s/dask-cluster.yaml)
+    dask_workers: int = Field(2, ge=1)  # local cluster: worker processes
+    dask_threads_per_worker: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _check_fleet(self) -> FleetConfig:
+        entities = self.entities
+        if entities is not None and (not entities or len(set(entities)) != len(entities)):
+            raise ValueError("entities must be a non-empty list of unique ids (or null)")
+        if self.dask_address and self.runner != "dask":
+            raise ValueError("dask_address needs runner: dask")
+        return self
 
 
 class AmadConfig(_Section):
@@ -272,6 +340,19 @@ class AmadConfig(_Section):
     contract: ContractConfig = ContractConfig()
     promote: PromoteConfig = PromoteConfig()
     publish: PublishConfig = PublishConfig()
+    fleet: FleetConfig = FleetConfig()
+    alerts: AlertConfig = AlertConfig()
+    timeouts: TimeoutConfig = TimeoutConfig()
+
+    @model_validator(mode="after")
+    def _check_forecast_windows(self) -> AmadConfig:
+        m, w = self.model, self.windows
+        if m.objective == "forecast" and w.score_stride > w.length - m.warmup - 1:
+            raise ValueError(
+                f"forecast: windows.score_stride ({w.score_stride}) must be <= windows.length - "
+                f"model.warmup - 1 ({w.length - m.warmup - 1}), or steps would go unscored"
+            )
+        return self
 
 
 def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:

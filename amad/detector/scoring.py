@@ -129,6 +129,15 @@ def channel_scale(
     return scale.clamp_min(floor * float(scale.mean())) if floor > 0 else scale
 
 
+def step_weights(model: torch.nn.Module, n_steps: int) -> np.ndarray:
+    """(t,) fold weight per window position: 0 where the model makes no real estimate (a
+    forecaster's warm-up), 1 elsewhere; ones for a model without ``step_weights``."""
+    weights = getattr(model, "step_weights", None)
+    if weights is None:
+        return np.ones(n_steps)
+    return np.asarray(weights(n_steps).detach().cpu().numpy(), dtype=np.float64)
+
+
 def dis_stats(model: torch.nn.Module) -> tuple[float, float]:
     """(mean, std) of the validation discrepancy held by the model; (0, 1) when absent."""
     stats_ = getattr(model, "score_dis_stats", None)
@@ -197,9 +206,15 @@ def calibrate(model: torch.nn.Module, val_windows: np.ndarray, *, batch_size: in
         chunk = np.array(val_windows[lo : lo + batch_size], dtype=np.float32)
         batch = torch.from_numpy(chunk).to(device)  # (b, t, c)
         out = model(batch, latents=False)
-        err_sum += (out.recon.float() - batch).pow(2).sum(dim=(0, 1)).double()
+        w = (
+            torch.ones(batch.shape[1], device=device)
+            if out.step_weight is None
+            else out.step_weight
+        )
+        err = (out.recon.float() - batch).pow(2) * w.float().view(1, -1, 1)  # (b, t, c)
+        err_sum += err.sum(dim=(0, 1)).double()
         dis_all.append(losses.association_discrepancy(out.local, out.global_).float().flatten())
-    n_steps = val_windows.shape[0] * val_windows.shape[1]
+    n_steps = val_windows.shape[0] * float(step_weights(model, val_windows.shape[1]).sum())
     mean_err = (err_sum / max(n_steps, 1)).float()
     floor = 1e-6 * float(mean_err.mean()) + 1e-12  # a perfectly reconstructed channel stays finite
     dis = torch.cat(dis_all).double()
@@ -266,8 +281,11 @@ def score_series(
     sign = _sign(cfg) if sign is None else sign
     weight = association_weight(terms.dis, temperature=cfg.temperature, sign=sign)
 
+    position_weight = step_weights(model, length)  # (t,): a forecaster's warm-up weighs 0
+
     def fold(values: np.ndarray) -> np.ndarray:
-        return smooth_steps(fold_window_scores(values, starts, n_steps), cfg.smooth)
+        folded = fold_window_scores(values, starts, n_steps, weights=position_weight)
+        return smooth_steps(folded, cfg.smooth)
 
     normalized, discrepancy = fold(terms.normalized), fold(terms.dis)
     mean, std = dis_stats(model)

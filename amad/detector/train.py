@@ -4,9 +4,9 @@
 learning rate multiplied by ``lr_decay`` after every epoch, halved by default),
 ``epoch_indices`` (a seeded permutation per epoch, capped at ``max_windows_per_epoch``),
 ``train_step`` (forward, objective, finiteness check, backward, clipping, step), ``eval_step``
-(validation reconstruction loss), ``EarlyStopping`` (on that validation loss only; test data
-never reaches this module) and ``save_checkpoint``/``load_checkpoint``. After training, the best
-model's score statistics (per-channel error scale, discrepancy mean and std) are set from the same
+(validation reconstruction loss), ``EarlyStopping`` (on that validation loss only, never
+before ``train.min_steps`` optimiser steps; test data never reaches this module) and
+``save_checkpoint``/``load_checkpoint``. After training, the best model's score statistics (per-channel error scale, discrepancy mean and std) are set from the same
 validation windows with ``amad.detector.scoring.calibrate``.
 
 Resume. With a ``checkpoint_dir``, a checkpoint (model, optimiser, scheduler, RNG states, epoch,
@@ -372,7 +372,8 @@ def fit(
                 "the last good checkpoint is kept"
             )
         run.history.append({"epoch": float(run.epoch), "lr": lr, **stats, "val_rec": val_rec})
-        run.stopped = run.stopper.update(run.epoch, val_rec, model)
+        plateau = run.stopper.update(run.epoch, val_rec, model)
+        run.stopped = plateau and run.global_step >= train_cfg.min_steps  # the step floor
         run.schedule.step()
         run.epoch += 1
         log.info("epoch %d: train loss %.4g, val rec %.4g, %.0f windows/s",

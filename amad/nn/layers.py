@@ -5,6 +5,13 @@ device. Every local-association variant (``spectral``, ``multiscale_gaussian``, 
 ``free``) is a module with the same call signature ``mask(x) -> P``, and ``AssociationAttention``
 composes one of them with the global (softmax) association and an optional mixup gate.
 
+Causal (forecasting) layers. With ``causal=True`` (keyword of the embedding, every mask and the
+attention) nothing at step ``j > i`` reaches row ``i``: the token convolution is padded on the left
+only (it reads steps i-2..i), the masks are one-sided (offsets ``i - j >= 0``, zero elsewhere before
+normalising) and the global softmax is masked above the diagonal. Both associations then have
+exact zeros above the diagonal, where the symmetric KL contributes nothing, so the discrepancy,
+Max-Min and the contrastive loss carry over unchanged.
+
 Shape legend:
     b batch, t query steps (i), s key steps (j, == t), c channels, d model width,
     h heads, e head width (d // h), q mixture scales, r offsets (|i - j| or i - j + t - 1)
@@ -33,6 +40,12 @@ def sinusoidal_positions(n_steps: int, d_model: int) -> Tensor:
     table[:, 0::2] = torch.sin(pos * div)
     table[:, 1::2] = torch.cos(pos * div)[:, : d_model // 2]
     return table
+
+
+def future_mask(n_steps: int, device: torch.device) -> Tensor:
+    """True where key step j lies after query step i: (t, s) bool."""
+    ar = torch.arange(n_steps, device=device)
+    return ar.unsqueeze(0) > ar.unsqueeze(1)
 
 
 def abs_offsets(n_steps: int, device: torch.device) -> Tensor:
@@ -88,18 +101,25 @@ class DataEmbedding(nn.Module):
 
     positions: Tensor  # (max_len, d) buffer
 
-    def __init__(self, *, n_channels: int, d_model: int, max_len: int, dropout: float) -> None:
+    def __init__(
+        self, *, n_channels: int, d_model: int, max_len: int, dropout: float, causal: bool = False
+    ) -> None:
         super().__init__()
+        self.causal = causal  # True: left (replicate) padding only, step i reads i-2..i
         self.token = nn.Conv1d(
-            n_channels, d_model, kernel_size=3, padding=1, padding_mode="circular", bias=False
-        )
+            n_channels, d_model, kernel_size=3, padding=0 if causal else 1,
+            padding_mode="zeros" if causal else "circular", bias=False,
+        )  # fmt: skip
         nn.init.kaiming_normal_(self.token.weight, mode="fan_in", nonlinearity="leaky_relu")
         self.register_buffer("positions", sinusoidal_positions(max_len, d_model), persistent=False)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
         """(b, t, c) -> (b, t, d)."""
-        tokens = self.token(x.transpose(1, 2))  # (b, c, t) -> (b, d, t)
+        xt = x.transpose(1, 2)  # (b, c, t)
+        if self.causal:
+            xt = nn.functional.pad(xt, (2, 0), mode="replicate")  # (b, c, t + 2)
+        tokens = self.token(xt)  # (b, d, t)
         return self.dropout(tokens.transpose(1, 2) + self.positions[: x.shape[1]])
 
 
@@ -111,8 +131,9 @@ class GaussianMask(nn.Module):
     ``-|i-j|^2 / (2 sigma^2)``.
     """
 
-    def __init__(self, *, d_model: int, n_heads: int) -> None:
+    def __init__(self, *, d_model: int, n_heads: int, causal: bool = False) -> None:
         super().__init__()
+        self.causal = causal
         self.sigma = nn.Linear(d_model, n_heads)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -124,7 +145,10 @@ class GaussianMask(nn.Module):
         sigma = torch.pow(3, sigma) - 1
         dist2 = abs_offsets(t, x.device).to(sigma.dtype).square()  # (t, s)
         scale = -0.5 / sigma.square()  # (b, h, t)
-        return torch.softmax(scale.unsqueeze(-1) * dist2, dim=-1)  # (b, h, t, s)
+        logits = scale.unsqueeze(-1) * dist2  # (b, h, t, s)
+        if self.causal:
+            logits = logits.masked_fill(future_mask(t, x.device), float("-inf"))
+        return torch.softmax(logits, dim=-1)  # (b, h, t, s)
 
 
 class SpectralMask(nn.Module):
@@ -139,10 +163,16 @@ class SpectralMask(nn.Module):
     """
 
     def __init__(
-        self, *, d_model: int, n_heads: int, n_scales: int, learn_frequency: bool = True
+        self,
+        *,
+        d_model: int,
+        n_heads: int,
+        n_scales: int,
+        learn_frequency: bool = True,
+        causal: bool = False,
     ) -> None:
         super().__init__()
-        self.n_heads, self.n_scales = n_heads, n_scales
+        self.n_heads, self.n_scales, self.causal = n_heads, n_scales, causal
         init = torch.log(2.0 ** torch.arange(n_scales, dtype=torch.float32))  # (q,)
         self.log_scale = nn.Parameter(init.repeat(n_heads, 1))  # (h, q)
         if learn_frequency:
@@ -169,15 +199,20 @@ class SpectralMask(nn.Module):
             dtype = torch.promote_types(w.dtype, torch.float32)
             kern = self.kernel(t, x.device).to(dtype)  # (h, q, r)
             mixed = torch.matmul(w.to(dtype), kern)  # (b, h, t, q) @ (h, q, r) -> (b, h, t, r)
-            return _ToeplitzRowNormalise.apply(mixed)  # (b, h, t, s)
+            if not self.causal:
+                return _ToeplitzRowNormalise.apply(mixed)  # (b, h, t, s)
+            p = (torch.relu(toeplitz_rows(mixed)) + MASK_EPS).masked_fill(
+                future_mask(t, x.device), 0.0
+            )  # (b, h, t, s): one-sided, offsets i - j >= 0 only
+            return p / p.sum(dim=-1, keepdim=True)
 
 
 class FreeMask(nn.Module):
     """A learnable bias per head and signed offset, softmax-normalised over j (ablation)."""
 
-    def __init__(self, *, n_heads: int, max_len: int) -> None:
+    def __init__(self, *, n_heads: int, max_len: int, causal: bool = False) -> None:
         super().__init__()
-        self.max_len = max_len
+        self.max_len, self.causal = max_len, causal
         k = torch.arange(1 - max_len, max_len, dtype=torch.float32)  # (2L-1,)
         # start as a Gaussian of width 2 (log-kernel), so the mask begins local like the others
         self.bias = nn.Parameter((-0.5 * (k / 2.0).square()).repeat(n_heads, 1))  # (h, 2L-1)
@@ -188,6 +223,8 @@ class FreeMask(nn.Module):
         centre = self.max_len - 1
         bias = self.bias[:, centre - (t - 1) : centre + t]  # (h, 2t-1)
         rows = toeplitz_rows(bias.unsqueeze(1).expand(-1, t, -1).contiguous())  # (h, t, s)
+        if self.causal:
+            rows = rows.masked_fill(future_mask(t, x.device), float("-inf"))
         return torch.softmax(rows, dim=-1).unsqueeze(0).expand(b, -1, -1, -1)  # (b, h, t, s)
 
 
@@ -236,10 +273,16 @@ class AssociationAttention(nn.Module):
     """
 
     def __init__(
-        self, *, d_model: int, n_heads: int, mask: nn.Module, gate: MixupGate | None
+        self,
+        *,
+        d_model: int,
+        n_heads: int,
+        mask: nn.Module,
+        gate: MixupGate | None,
+        causal: bool = False,
     ) -> None:
         super().__init__()
-        self.n_heads = n_heads
+        self.n_heads, self.causal = n_heads, causal
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.out = nn.Linear(d_model, d_model)
         self.mask = mask
@@ -252,6 +295,8 @@ class AssociationAttention(nn.Module):
         qkv = self.qkv(x).view(b, t, 3, h, e).permute(2, 0, 3, 1, 4)  # (3, b, h, t, e)
         q, k, v = qkv.unbind(0)  # unbind: one stack in backward, not three scatters
         scores = torch.matmul(q * (1.0 / math.sqrt(e)), k.transpose(-1, -2))  # (b, h, t, s)
+        if self.causal:
+            scores = scores.masked_fill(future_mask(t, x.device), float("-inf"))
         s_assoc = torch.softmax(
             scores, dim=-1, dtype=torch.promote_types(scores.dtype, torch.float32)
         )

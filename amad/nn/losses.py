@@ -54,12 +54,16 @@ class LossParts:
 
 def reconstruction_loss(out: ModelOutput, x: Tensor) -> Tensor:
     """Mean squared error over every element (over the hidden steps only when ``out.hidden`` is
-    set: hidden-step training), computed in at least float32."""
+    set: hidden-step training; over the weighted steps when ``out.step_weight`` is set: the
+    forecast errors after warm-up), computed in at least float32."""
     recon = out.recon
     dtype = torch.promote_types(recon.dtype, torch.float32)
-    if out.hidden is None:
+    if out.hidden is not None:
+        weight = out.hidden.to(dtype)[..., None]  # (b, t, 1)
+    elif out.step_weight is not None:
+        weight = out.step_weight.to(dtype).view(1, -1, 1).expand(x.shape[0], -1, 1)  # (b, t, 1)
+    else:
         return F.mse_loss(recon.to(dtype), x.to(dtype))
-    weight = out.hidden.to(dtype)[..., None]  # (b, t, 1)
     err = (recon.to(dtype) - x.to(dtype)).square() * weight
     return err.sum() / (weight.sum() * x.shape[-1]).clamp_min(1.0)
 

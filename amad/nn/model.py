@@ -26,6 +26,21 @@ evaluation the model runs all ``m`` passes and returns, for every step, the outp
 that hid it: every score is then an error of predicting the step from its context. This costs
 ``m`` forward passes when scoring and nothing extra in training.
 
+Forecasting (``objective="forecast"``). Embedding, masks and global attention are causal
+(``amad.nn.layers``), so position ``i`` sees steps ``<= i`` only, and the head's output at ``i`` is
+the forecast of step ``i + 1``. ``ModelOutput.recon`` is stored *aligned with its target*:
+``recon[:, j]`` is the forecast of ``x[:, j]`` made from steps ``< j`` (``recon[:, 0]`` is zero, no
+forecast exists), so every error ``recon - x`` is a forecast error, and ``step_weight (t,)`` marks
+the positions that train and score: 1 from ``warmup + 1`` on, 0 before (the first positions have
+too little history). Scoring folds windows with those weights.
+
+Channel independence (``channels="independent"``, PatchTST style). The channels are folded into
+the batch, ``(b, t, c) -> (b*c, t, 1)``: one univariate sequence per channel through shared
+weights, with a learned channel embedding (c, d) added to every token, so each channel is
+predicted from its own history only. The outputs are unfolded: ``recon`` back to (b, t, c), the
+associations to (b, c*h, t, s) (channels read as extra heads, so per-step discrepancies stay
+(b, t)); the contrastive latents stay folded, (b*c, t, p). Not combined with hidden steps.
+
 Shape legend: b batch, t steps, s key steps, c channels, d model width, h heads, p projection width
 """
 
@@ -59,17 +74,20 @@ class ModelOutput:
     z_local: list[Tensor] = field(default_factory=list)  # projected P V (b, t, p); [] if skipped
     z_global: list[Tensor] = field(default_factory=list)  # projected S V (b, t, p); [] if skipped
     hidden: Tensor | None = None  # (b, t) bool: steps hidden from the input (training only)
+    step_weight: Tensor | None = None  # (t,) 1 where recon estimates x (forecast), None: all
 
 
 def _mask_builders(cfg: ModelConfig) -> dict[str, Callable[[], nn.Module]]:
-    d, h = cfg.d_model, cfg.n_heads
+    d, h, causal = cfg.d_model, cfg.n_heads, cfg.objective == "forecast"
     return {
-        "spectral": lambda: SpectralMask(d_model=d, n_heads=h, n_scales=cfg.n_scales),
-        "multiscale_gaussian": lambda: SpectralMask(
-            d_model=d, n_heads=h, n_scales=cfg.n_scales, learn_frequency=False
+        "spectral": lambda: SpectralMask(
+            d_model=d, n_heads=h, n_scales=cfg.n_scales, causal=causal
         ),
-        "gaussian": lambda: GaussianMask(d_model=d, n_heads=h),
-        "free": lambda: FreeMask(n_heads=h, max_len=cfg.max_len),
+        "multiscale_gaussian": lambda: SpectralMask(
+            d_model=d, n_heads=h, n_scales=cfg.n_scales, learn_frequency=False, causal=causal
+        ),
+        "gaussian": lambda: GaussianMask(d_model=d, n_heads=h, causal=causal),
+        "free": lambda: FreeMask(n_heads=h, max_len=cfg.max_len, causal=causal),
     }
 
 
@@ -81,7 +99,13 @@ def build_layer(cfg: ModelConfig) -> EncoderLayer:
         if cfg.mixup
         else None
     )
-    attention = AssociationAttention(d_model=cfg.d_model, n_heads=cfg.n_heads, mask=mask, gate=gate)
+    attention = AssociationAttention(
+        d_model=cfg.d_model,
+        n_heads=cfg.n_heads,
+        mask=mask,
+        gate=gate,
+        causal=cfg.objective == "forecast",
+    )
     return EncoderLayer(
         attention=attention, d_model=cfg.d_model, d_ff=cfg.d_ff, dropout=cfg.dropout
     )
@@ -96,12 +120,18 @@ class AMAD(nn.Module):
             raise ValueError(f"n_channels must be >= 1, got {n_channels}")
         self.cfg = cfg
         self.n_channels = n_channels
+        self.forecast = cfg.objective == "forecast"
+        self.independent = cfg.channels == "independent"
+        width = 1 if self.independent else n_channels  # channels per token
         self.embedding = DataEmbedding(
-            n_channels=n_channels, d_model=cfg.d_model, max_len=cfg.max_len, dropout=cfg.dropout
-        )
+            n_channels=width, d_model=cfg.d_model, max_len=cfg.max_len, dropout=cfg.dropout,
+            causal=self.forecast,
+        )  # fmt: skip
+        if self.independent:  # only then, so mixed-channel bundles keep their state dict
+            self.channel_embedding = nn.Parameter(torch.randn(n_channels, cfg.d_model) * 0.02)
         self.layers = nn.ModuleList(build_layer(cfg) for _ in range(cfg.n_layers))
         self.norm = nn.LayerNorm(cfg.d_model)
-        self.head = nn.Linear(cfg.d_model, n_channels)
+        self.head = nn.Linear(cfg.d_model, width)
         self.projection = nn.Linear(cfg.d_model, cfg.proj_dim)  # contrastive head, shared
         if cfg.hide_passes:  # only then, so bundles without hiding keep their state dict
             self.hide_token = nn.Parameter(torch.zeros(cfg.d_model))  # (d,)
@@ -122,10 +152,19 @@ class AMAD(nn.Module):
         if x.shape[0] < 1:
             raise ValueError("empty batch")
 
+    def step_weights(self, n_steps: int) -> Tensor:
+        """(t,) float: 1 where ``recon`` estimates the step and counts (forecast: after warm-up)."""
+        weight = torch.ones(n_steps, device=self.score_channel_scale.device)
+        if self.forecast:
+            weight[: min(self.cfg.warmup + 1, n_steps)] = 0.0
+        return weight
+
     def forward(self, x: Tensor, *, latents: bool = True) -> ModelOutput:
         """(b, t, c) -> ModelOutput. ``latents=False`` skips the contrastive projections
         (inference and training without the contrastive loss), leaving z lists empty."""
         self._check(x)
+        if self.independent:
+            return self._forward_independent(x, latents=latents)
         m = self.cfg.hide_passes
         if not m:
             return self._encode(x, None, latents=latents)
@@ -142,11 +181,40 @@ class AMAD(nn.Module):
         ]
         return _compose(passes, phase)
 
-    def _encode(self, x: Tensor, hidden: Tensor | None, *, latents: bool) -> ModelOutput:
-        """One pass with the steps where ``hidden (b, t)`` is True hidden (None: none)."""
+    def _forward_independent(self, x: Tensor, *, latents: bool) -> ModelOutput:
+        """Channels folded into the batch: (b, t, c) -> (b*c, t, 1) -> outputs unfolded."""
+        b, t, c = x.shape
+        folded = x.transpose(1, 2).reshape(b * c, t, 1)  # (b*c, t, 1), channel-major per window
+        bias = self.channel_embedding.repeat(b, 1).unsqueeze(1)  # (b*c, 1, d)
+        out = self._encode(folded, None, latents=latents, token_bias=bias)
+
+        def heads(a: Tensor) -> Tensor:  # (b*c, h, t, s) -> (b, c*h, t, s)
+            return a.reshape(b, c * a.shape[1], *a.shape[2:])
+
+        return ModelOutput(
+            recon=out.recon.reshape(b, c, t).transpose(1, 2),  # (b, t, c)
+            local=[heads(a) for a in out.local],
+            global_=[heads(a) for a in out.global_],
+            z_local=out.z_local,  # (b*c, t, p)
+            z_global=out.z_global,
+            step_weight=out.step_weight,
+        )
+
+    def _encode(
+        self,
+        x: Tensor,
+        hidden: Tensor | None,
+        *,
+        latents: bool,
+        token_bias: Tensor | None = None,
+    ) -> ModelOutput:
+        """One pass with the steps where ``hidden (b, t)`` is True hidden (None: none);
+        ``token_bias`` (b, 1, d) is added to every token (the channel embedding)."""
         if hidden is not None:
             x = x.masked_fill(hidden[..., None], 0.0)
         h = self.embedding(x)  # (b, t, d)
+        if token_bias is not None:
+            h = h + token_bias
         if hidden is not None:
             h = torch.where(hidden[..., None], h + self.hide_token, h)
         local: list[Tensor] = []
@@ -161,9 +229,14 @@ class AMAD(nn.Module):
                 z_local.append(self.projection(att.z_local))  # (b, t, p)
                 z_global.append(self.projection(att.z_global))
         recon = self.head(self.norm(h))  # (b, t, c)
+        weight = None
+        if self.forecast:  # the output at i forecasts i + 1: align it with its target
+            recon = torch.cat([torch.zeros_like(recon[:, :1]), recon[:, :-1]], dim=1)  # (b, t, c)
+            weight = self.step_weights(x.shape[1]).to(recon.dtype)  # (t,)
         return ModelOutput(
-            recon=recon, local=local, global_=global_, z_local=z_local, z_global=z_global
-        )
+            recon=recon, local=local, global_=global_, z_local=z_local, z_global=z_global,
+            step_weight=weight,
+        )  # fmt: skip
 
 
 def _compose(passes: list[ModelOutput], phase: Tensor) -> ModelOutput:

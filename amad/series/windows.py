@@ -6,7 +6,8 @@ The training period is split in time: the first ``1 - val_fraction`` is fitted o
 (strictly later) validates; the ``Scaler`` sees the fitting part only and is then applied to
 validation and test. Windows are read-only strided views over the scaled series; when the
 stride does not land on the end, one final window is aligned to the end so every step is
-covered. ``fold_window_scores`` maps (n, l) window scores back to (t,) by averaging overlaps.
+covered. ``fold_window_scores`` maps (n, l) window scores back to (t,) by averaging overlaps
+(optionally weighted per window position: a forecaster's warm-up positions weigh 0).
 ``save_prepared``/``load_prepared`` cache a ``PreparedData`` as .npy + JSON (no pickle).
 """
 
@@ -153,8 +154,20 @@ def smooth_steps(scores: np.ndarray, width: int) -> np.ndarray:
     return (csum[width:] - csum[:-width]) / width
 
 
-def fold_window_scores(window_scores: np.ndarray, starts: np.ndarray, n_steps: int) -> np.ndarray:
-    """(n, l) per-window step scores -> (t,) float64, averaging where windows overlap."""
+def fold_window_scores(
+    window_scores: np.ndarray,
+    starts: np.ndarray,
+    n_steps: int,
+    *,
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
+    """(n, l) per-window step scores -> (t,) float64, a weighted mean where windows overlap.
+
+    ``weights`` (l,) per window position or (n, l), >= 0; None: all 1. A forecaster gives its
+    warm-up positions weight 0, so a step is scored by the windows where it is a real target.
+    Steps that lie in a window but only at weight-0 positions (the warm-up of the series' first
+    window) take the score of the nearest step that has weight: every step still gets a score.
+    """
     scores = np.asarray(window_scores, dtype=np.float64)
     starts = np.asarray(starts, dtype=np.int64)
     if scores.ndim != 2 or scores.shape[0] != starts.shape[0]:
@@ -162,12 +175,28 @@ def fold_window_scores(window_scores: np.ndarray, starts: np.ndarray, n_steps: i
     length = scores.shape[1]
     if starts.size and (starts.min() < 0 or starts.max() + length > n_steps):
         raise ValueError(f"windows of length {length} reach outside 0..{n_steps - 1}")
+    w = np.ones_like(scores) if weights is None else np.broadcast_to(weights, scores.shape)
+    if (w < 0).any() or not np.isfinite(w).all():
+        raise ValueError("fold weights must be finite and >= 0")
     idx = (starts[:, None] + np.arange(length)).ravel()  # (n * l,)
-    sums = np.bincount(idx, weights=scores.ravel(), minlength=n_steps)
     counts = np.bincount(idx, minlength=n_steps)
     if not counts.all():
         raise ValueError(f"{int((counts == 0).sum())} of {n_steps} steps are in no window")
-    return sums / counts
+    sums = np.bincount(idx, weights=(scores * w).ravel(), minlength=n_steps)
+    mass = np.bincount(idx, weights=np.asarray(w, dtype=np.float64).ravel(), minlength=n_steps)
+    scored = mass > 0
+    if not scored.any():
+        raise ValueError("every fold weight is 0: no step can be scored")
+    out = np.divide(sums, mass, out=np.zeros(n_steps), where=scored)
+    if not scored.all():  # nearest scored step (the series start of a forecaster)
+        where = np.flatnonzero(scored)
+        pos = np.clip(np.searchsorted(where, np.arange(n_steps)), 0, len(where) - 1)
+        left = where[np.clip(pos - 1, 0, len(where) - 1)]
+        right = where[pos]
+        steps = np.arange(n_steps)
+        nearest = np.where(np.abs(steps - left) <= np.abs(right - steps), left, right)
+        out = np.where(scored, out, out[nearest])
+    return out
 
 
 # --- prepared data -----------------------------------------------------------------------------
