@@ -6,8 +6,9 @@ learning rate multiplied by ``lr_decay`` after every epoch, halved by default),
 ``train_step`` (forward, objective, finiteness check, backward, clipping, step), ``eval_step``
 (validation reconstruction loss), ``EarlyStopping`` (on that validation loss only, never
 before ``train.min_steps`` optimiser steps; test data never reaches this module) and
-``save_checkpoint``/``load_checkpoint``. After training, the best model's score statistics (per-channel error scale, discrepancy mean and std) are set from the same
-validation windows with ``amad.detector.scoring.calibrate``.
+``save_checkpoint``/``load_checkpoint``. After training, the best model's score statistics
+(per-channel error scale, discrepancy mean and std) are set from the same validation windows
+with ``amad.detector.scoring.calibrate``.
 
 Resume. With a ``checkpoint_dir``, a checkpoint (model, optimiser, scheduler, RNG states, epoch,
 history, best state, early-stopping counter) is written atomically after every epoch. A later
