@@ -247,7 +247,9 @@ def score_batch(
 
     bundle = load_bundle(bundle_dir)
     contract = Contract(cfg.contract)
-    frame = schema.prepare_frame(schema.read_batch(_batch_bytes(source), source), contract)
+    frame = schema.prepare_frame(
+        schema.read_batch(_batch_bytes(source), source, contract), contract
+    )
     parts = []
     for entity, rows in frame.groupby(contract.entity, sort=True):
         rows = rows.sort_values(contract.timestamp)

@@ -459,7 +459,7 @@ def validate_bytes(
 ) -> tuple[ValidationReport, pd.DataFrame | None]:
     """Pre-parse, prepare and validate one raw batch; the prepared frame when it parsed."""
     try:
-        raw = schema.read_batch(data, name)
+        raw = schema.read_batch(data, name, contract)
     except DataValidationError as exc:
         report = ValidationReport(
             batch=name, success=False, rows=0, stage="pre-parse", errors=exc.report["errors"]

@@ -172,7 +172,7 @@ def validate_batch(
 ) -> tuple[ValidationReport, pd.DataFrame | None]:
     """Pre-parse, add helper columns (including rows already in ``data_dir``) and run the suite."""
     try:
-        raw = schema.read_batch(data, name)
+        raw = schema.read_batch(data, name, contract)
     except DataValidationError as exc:
         return _pre_parse_report(name, exc), None
     prepared = schema.prepare_frame(raw, contract)

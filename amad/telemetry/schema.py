@@ -19,10 +19,13 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from amad.config import ColumnSpec, ContractConfig
@@ -40,6 +43,9 @@ INGESTED = f"{HELPER_PREFIX}ingested"  # 1 when (entity, timestamp) is already i
 HELPER_COLUMNS = (DT_S, OFF_GRID_S, TZ_AWARE, NONFINITE, F32_OVERFLOW, INGESTED)
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+# An entity id names a folder (``entity=<percent-encoded id>``), whose name must stay under the
+# usual 255-byte file-name limit: the encoded id may be at most this long.
+MAX_ENTITY_ID_ENCODED = 200
 PARQUET_MAGIC = b"PAR1"
 _BINARY_MAGIC = {
     b"\x1f\x8b": "gzip",
@@ -150,29 +156,88 @@ def _check_csv_text(text: str, name: str) -> None:
         )
 
 
-def _read_csv(data: bytes, name: str) -> pd.DataFrame:
+def _csv_text_column(data: bytes, column: str, n_rows: int, name: str) -> pd.Series:
+    """``column`` of a CSV exactly as written (``007`` stays ``007``); empty fields are null."""
+    options = pacsv.ConvertOptions(
+        include_columns=[column], column_types={column: pa.string()}, strings_can_be_null=False
+    )
+    try:
+        values = pacsv.read_csv(pa.BufferReader(data), convert_options=options).column(0)
+    except pa.ArrowException as exc:
+        raise failure("malformed_csv", f"{name}: {exc}") from exc
+    if len(values) != n_rows:
+        raise failure("malformed_csv", f"{name}: column {column!r} has {len(values)} rows")
+    return pd.Series([v or None for v in values.to_pylist()], dtype="str")
+
+
+def _read_csv(data: bytes, name: str, text_columns: Iterable[str]) -> pd.DataFrame:
     _check_csv_text(_decode(data, name), name)
     try:
-        return pd.read_csv(io.BytesIO(data), engine="pyarrow")
+        frame = pd.read_csv(io.BytesIO(data), engine="pyarrow")
     except (ValueError, pa.ArrowException) as exc:  # ParserError is a ValueError
         raise failure("malformed_csv", f"{name}: {exc}") from exc
+    for column in text_columns:  # never type-inferred: 007, true, 2024-01-01 are ids
+        if column in frame.columns:
+            text = _csv_text_column(data, column, len(frame), name)
+            frame[column] = text.set_axis(frame.index)
+    return frame
 
 
-def _read_parquet(data: bytes, name: str) -> pd.DataFrame:
+def _text_table(table: pa.Table, columns: Iterable[str], name: str) -> pa.Table:
+    """Text columns as strings: string or integer Parquet columns; anything else is refused."""
+    for column in columns:
+        if column not in table.column_names:
+            continue
+        values = table.column(column)
+        kind = values.type.value_type if pa.types.is_dictionary(values.type) else values.type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)
+                or pa.types.is_integer(kind)):  # fmt: skip
+            raise failure("text_column_type", f"{name}: column {column!r} is {values.type}, "
+                          "not text", column=column)  # fmt: skip
+        index = table.column_names.index(column)
+        table = table.set_column(index, column, pc.cast(values, pa.string()))
+    return table
+
+
+def _read_parquet(data: bytes, name: str, text_columns: Iterable[str]) -> pd.DataFrame:
     try:
         table = pq.read_table(pa.BufferReader(data))
     except (OSError, pa.ArrowException) as exc:
         raise failure("unreadable_parquet", f"{name}: {exc}") from exc
     if table.num_rows == 0:
         raise failure("header_only", f"{name}: a schema and no rows")
+    table = _text_table(table, text_columns, name)
     return table.to_pandas(split_blocks=True)  # no consolidation copy of the columns
 
 
-def read_batch(data: bytes, name: str = "batch") -> pd.DataFrame:
-    """Parse a raw CSV or Parquet batch after the cheap pre-parse checks."""
+def check_entity_ids(frame: pd.DataFrame, entity: str, name: str) -> None:
+    """Refuse an entity id that cannot name a dataset folder (too long once encoded)."""
+    if entity not in frame.columns:
+        return
+    ids = pd.unique(frame[entity].dropna())
+    too_long = [str(e) for e in ids if len(quote(str(e), safe="")) > MAX_ENTITY_ID_ENCODED]
+    if too_long:
+        raise failure(
+            "entity_id_length",
+            f"{name}: {len(too_long)} entity id(s) longer than {MAX_ENTITY_ID_ENCODED} "
+            f"characters once encoded, e.g. {too_long[0][:40]!r}...",
+            column=entity,
+        )
+
+
+def read_batch(data: bytes, name: str = "batch", contract: Contract | None = None) -> pd.DataFrame:
+    """Parse a raw CSV or Parquet batch after the cheap pre-parse checks.
+
+    With ``contract`` its entity column is read as text (never type-inferred) and its ids are
+    checked by ``check_entity_ids``.
+    """
     kind = sniff_format(data, name)
-    frame = _read_parquet(data, name) if kind == "parquet" else _read_csv(data, name)
+    text = [] if contract is None else [contract.entity]
+    read = _read_parquet if kind == "parquet" else _read_csv
+    frame = read(data, name, text)
     frame.columns = [str(c) for c in frame.columns]
+    if contract is not None:
+        check_entity_ids(frame, contract.entity, name)
     return frame
 
 
