@@ -1,11 +1,16 @@
 """The baseline detectors of ``shared/BASELINES.md``, behind ``amad.bench.detectors``' interface.
 
 Seeded ``random``, ``pca`` (95 % variance), ``iforest`` (100 trees), ``ae`` (an MLP on flattened
-16-step windows), and ``SmoothedDetector``, which applies AMAD's score smoothing to any of them
-as a control (``pca-smooth``, ``iforest-smooth``, ``ae-smooth``). Each is fitted on scaled
-training data and returns one float64 score per step, higher meaning more anomalous.
+16-step windows), ``ar`` (channel-independent ridge autoregression, its 2026-12-01 section),
+``kmeans`` (KMeansAD as in TSB-AD), and ``SmoothedDetector``, which applies AMAD's score
+smoothing to any of them as a control (``pca-smooth``, ``ar-smooth``, ...). Each is fitted on
+scaled training data and returns one float64 score per step, higher meaning more anomalous.
 
-Shape legend: T steps, C channels, n windows, w window length.
+Detectors whose score is a mean over channels (pca, ae, ar, kmeans) have a ``score_channels``
+attribute: None scores every channel, an index array restricts the mean to those channels while
+all channels stay inputs (``amad.bench.detectors.restrict_score`` sets it).
+
+Shape legend: T steps, C channels, n windows, w window length, p AR order, S scored channels.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ class PCADetector:
 
         self.params: dict[str, Any] = {"variance": variance}
         self._pca = PCA(n_components=variance, svd_solver="full")
+        self.score_channels: np.ndarray | None = None  # (S,) indices; None = all
 
     def fit(self, train: np.ndarray, *, val: np.ndarray | None = None) -> None:
         self._pca.fit(check_matrix(train))
@@ -64,7 +70,7 @@ class PCADetector:
     def score(self, x: np.ndarray) -> np.ndarray:
         x = check_matrix(x)
         recon = self._pca.inverse_transform(self._pca.transform(x))
-        return np.asarray(np.mean((x - recon) ** 2, axis=1), dtype=np.float64)
+        return channel_mean((x - recon) ** 2, self.score_channels)
 
 
 class IForestDetector:
@@ -117,6 +123,7 @@ class WindowAEDetector:
             "layers": "w*C-128-32-128-w*C ReLU",
         }  # fmt: skip
         self._net: torch.nn.Module | None = None
+        self.score_channels: np.ndarray | None = None  # (S,) indices; None = all
 
     def _build(self, width: int) -> torch.nn.Module:
         torch.manual_seed(self.seed)
@@ -154,8 +161,143 @@ class WindowAEDetector:
         for lo in range(0, len(windows), 4096):
             chunk = torch.from_numpy(np.ascontiguousarray(windows[lo : lo + 4096], np.float32))
             recon = self._net(chunk.flatten(1)).view_as(chunk)  # (b, w, C)
-            errors[lo : lo + len(chunk)] = ((recon - chunk) ** 2).mean(dim=-1).numpy()
+            errors[lo : lo + len(chunk)] = channel_mean(
+                ((recon - chunk) ** 2).numpy(), self.score_channels
+            )
         return fold_window_scores(errors, starts, len(x))
+
+
+class ARDetector:
+    """Channel-independent ridge autoregression: each channel from its own ``order`` last values.
+
+    Per channel c, ``x[t, c] ~ b_c + sum_k a_ck x[t-k, c]`` (ridge ``lam``, the intercept not
+    penalised), fitted on the standardised fitting part. A step's score is its squared one-step
+    error divided by the channel's error scale (mean squared error on ``val``, the held-out part
+    of the training period; floored at ``floor`` x the scored channels' mean scale), averaged
+    over the scored channels. The first ``order`` steps of a series see its first value repeated
+    as their history.
+    """
+
+    name = "ar"
+
+    def __init__(self, *, order: int = 16, lam: float = 10.0, floor: float = 0.5) -> None:
+        if order < 1 or lam < 0 or not 0 <= floor <= 1:
+            raise ValueError(
+                f"need order >= 1, lam >= 0, 0 <= floor <= 1; got {order}, {lam}, {floor}"
+            )
+        self.order, self.lam, self.floor = order, lam, floor
+        self.params: dict[str, Any] = {"order": order, "lam": lam, "floor": floor}
+        self.score_channels: np.ndarray | None = None  # (S,) indices; None = all
+        self.coef: np.ndarray | None = None  # (C, p), coef[:, k] multiplies x[t-1-k]
+        self.bias: np.ndarray | None = None  # (C,)
+        self.scale: np.ndarray | None = None  # (C,) mean squared one-step error, held out
+
+    def _lags(self, x: np.ndarray) -> np.ndarray:
+        """(T, C) -> (T, C, p) history of every step, newest first (front padded by x[0])."""
+        p = self.order
+        padded = np.concatenate([np.repeat(x[:1], p, axis=0), x]).astype(np.float64)  # (T+p, C)
+        view = np.lib.stride_tricks.sliding_window_view(padded[:-1], p, axis=0)  # (T, C, p)
+        return view[..., ::-1]
+
+    def fit(self, train: np.ndarray, *, val: np.ndarray | None = None) -> None:
+        train = check_matrix(train, self.order + 2)
+        lags = self._lags(train)[self.order :]  # (n, C, p) real histories only
+        y = train[self.order :].astype(np.float64)  # (n, C)
+        lag_mean, y_mean = lags.mean(axis=0), y.mean(axis=0)  # (C, p), (C,)
+        centred = lags - lag_mean
+        gram = np.einsum("ncp,ncq->cpq", centred, centred)  # (C, p, p)
+        gram += self.lam * np.eye(self.order)
+        rhs = np.einsum("ncp,nc->cp", centred, y - y_mean)  # (C, p)
+        self.coef = np.linalg.solve(gram, rhs[..., None])[..., 0]  # (C, p)
+        self.bias = y_mean - np.einsum("cp,cp->c", lag_mean, self.coef)
+        held = train if val is None else check_matrix(val)  # None: in-sample (documented)
+        err = self.errors(held)
+        self.scale = err[self.order :].mean(axis=0) if len(err) > 2 * self.order else err.mean(0)
+
+    def errors(self, x: np.ndarray) -> np.ndarray:
+        """Squared one-step errors (T, C) of a scaled series."""
+        if self.coef is None or self.bias is None:
+            raise RuntimeError("fit() before score()")
+        x = check_matrix(x)
+        pred = np.einsum("tcp,cp->tc", self._lags(x), self.coef) + self.bias  # (T, C)
+        return np.asarray((x - pred) ** 2, dtype=np.float64)
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        err = self.errors(x)
+        if self.scale is None:
+            raise RuntimeError("fit() before score()")
+        cols = np.arange(err.shape[1]) if self.score_channels is None else self.score_channels
+        scale = self.scale[cols]  # (S,)
+        scale = np.maximum(scale, self.floor * scale.mean()) + 1e-12
+        return np.asarray((err[:, cols] / scale).mean(axis=1), dtype=np.float64)
+
+
+class KMeansDetector:
+    """KMeansAD as in TSB-AD: k-means on flattened stride-1 windows of ``window`` steps.
+
+    Each window (w*C values) is z-scored on its own when ``normalize`` (TSB-AD's default), the
+    ``k`` centroids are fitted on the fitting part, a window's score is its Euclidean distance to
+    the nearest centroid (over the scored channels' coordinates), and a step's score is the mean
+    over the windows that cover it.
+    """
+
+    name = "kmeans"
+
+    def __init__(
+        self, *, window: int = 40, k: int = 10, normalize: bool = True, seed: int = 0
+    ) -> None:
+        from sklearn.cluster import KMeans
+
+        self.window, self.normalize = window, normalize
+        self.params: dict[str, Any] = {
+            "window": window,
+            "k": k,
+            "normalize": normalize,
+            "seed": seed,
+        }
+        self.score_channels: np.ndarray | None = None  # (S,) indices; None = all
+        self._kmeans = KMeans(n_clusters=k, random_state=seed)
+        self._fitted = False
+
+    def _flat(self, x: np.ndarray) -> np.ndarray:
+        """(T, C) -> (n, w*C) windows, each z-scored over its values when ``normalize``."""
+        windows = sliding_windows(check_matrix(x, self.window), self.window, 1)  # (n, w, C)
+        flat = np.ascontiguousarray(windows, dtype=np.float32).reshape(len(windows), -1)
+        if self.normalize:
+            std = flat.std(axis=1, ddof=1, keepdims=True)
+            flat = (flat - flat.mean(axis=1, keepdims=True)) / np.where(std > 1e-8, std, 1.0)
+        return flat
+
+    def fit(self, train: np.ndarray, *, val: np.ndarray | None = None) -> None:
+        self._kmeans.fit(self._flat(train))
+        self._fitted = True
+
+    def window_distances(self, x: np.ndarray) -> np.ndarray:
+        """Distance of every stride-1 window of ``x`` to its nearest centroid: (n,)."""
+        if not self._fitted:
+            raise RuntimeError("fit() before score()")
+        flat = self._flat(x)  # (n, w*C)
+        nearest = self._kmeans.predict(flat)  # (n,), nearest over all coordinates
+        centres = np.asarray(self._kmeans.cluster_centers_, dtype=np.float32)
+        out = np.empty(len(flat), dtype=np.float64)
+        for lo in range(0, len(flat), 4096):
+            diff = flat[lo : lo + 4096] - centres[nearest[lo : lo + 4096]]  # (b, w*C)
+            sq = diff.reshape(len(diff), self.window, -1) ** 2  # (b, w, C)
+            if self.score_channels is not None:
+                sq = sq[..., self.score_channels]  # (b, w, S)
+            out[lo : lo + len(diff)] = np.sqrt(sq.sum(axis=(1, 2), dtype=np.float64))
+        return out
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        dist = self.window_distances(x)  # (n,)
+        starts = window_starts(len(x), self.window, 1)
+        return fold_window_scores(np.repeat(dist[:, None], self.window, axis=1), starts, len(x))
+
+
+def channel_mean(values: np.ndarray, channels: np.ndarray | None) -> np.ndarray:
+    """Mean over the last (channel) axis, over ``channels`` only when given: (..., C) -> (...)."""
+    picked = values if channels is None else values[..., channels]
+    return np.asarray(picked.mean(axis=-1), dtype=np.float64)
 
 
 def check_matrix(x: np.ndarray, min_steps: int = 1) -> np.ndarray:
@@ -174,6 +316,8 @@ BASELINES: dict[str, Callable[[int], Detector]] = {
     "pca": lambda seed: PCADetector(),
     "iforest": lambda seed: IForestDetector(seed=seed),
     "ae": lambda seed: WindowAEDetector(seed=seed),
+    "ar": lambda seed: ARDetector(),
+    "kmeans": lambda seed: KMeansDetector(seed=seed),
 }
 
 

@@ -12,8 +12,9 @@ time, fit on the first part, and set the alert threshold at the ``(100 - r)``-th
 too much). Test data never reaches ``fit``.
 
 Baselines are those of ``shared/BASELINES.md`` (``amad.bench.baselines``): seeded ``random``, ``pca``,
-``iforest`` and ``ae``, plus their smoothed controls. ``amad`` wraps
-``amad.detector.train.fit`` and ``amad.detector.scoring.score_series``; its ablation variants and the Anomaly
+``iforest``, ``ae``, ``ar`` and ``kmeans``, plus their smoothed controls. ``restrict_score``
+makes a detector score only some channels (a dataset's ``score_channels`` or ``score.channels``).
+``amad`` wraps ``amad.detector.train.fit`` and ``amad.detector.scoring.score_series``; its ablation variants and the Anomaly
 Transformer reproduction (``at``) are config overrides listed in ``AMAD_VARIANTS``.
 
 Shape legend: T steps, C channels, n windows, w window length.
@@ -34,8 +35,10 @@ import torch
 from amad.bench.baselines import (
     BASELINES,
     SMOOTHED_BASELINES,
+    ARDetector,
     Detector,
     IForestDetector,
+    KMeansDetector,
     PCADetector,
     RandomDetector,
     SmoothedDetector,
@@ -53,9 +56,11 @@ __all__ = [
     "PROFILES",
     "SMOOTHED_BASELINES",
     "AMADDetector",
+    "ARDetector",
     "Detector",
     "FittedScores",
     "IForestDetector",
+    "KMeansDetector",
     "PCADetector",
     "RandomDetector",
     "SmoothedDetector",
@@ -66,6 +71,7 @@ __all__ = [
     "fit_with_threshold",
     "known_detectors",
     "make_detector",
+    "restrict_score",
 ]
 
 log = logging.getLogger(__name__)
@@ -230,6 +236,22 @@ def _pad_to_window(x: np.ndarray, length: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- factory and protocol
+
+
+def restrict_score(det: Detector, channels: np.ndarray | None) -> bool:
+    """Make ``det`` score only ``channels`` (indices; None = all), all channels staying inputs.
+
+    True when applied. Detectors without a per-channel score (random, iforest) and AMAD, whose
+    channel mean sits inside ``amad.detector.scoring`` (no channel choice there yet), keep
+    scoring every channel: False, with a warning when a restriction was asked for.
+    """
+    target = det.inner if isinstance(det, SmoothedDetector) else det
+    if hasattr(target, "score_channels"):
+        target.score_channels = None if channels is None else np.asarray(channels, np.int64)
+        return True
+    if channels is not None:
+        log.warning("%s has no per-channel score: it scores all channels", det.name)
+    return channels is None
 
 
 def known_detectors() -> list[str]:

@@ -6,6 +6,8 @@ part, fit each detector there, set its threshold at the ``(100 - r)``-th percent
 the held-out part, score the test split and compute every metric of ``amad.evaluation.metrics``. Test labels
 are used only by the metrics. ``legacy_point_adjusted_f1_leaky`` (threshold from held-out and test
 scores pooled, the Anomaly Transformer convention) is there for comparison with papers only.
+The channels that enter the score (``score.channels``, else what the dataset declares: telemanom
+scores column 0) are the same for every detector that has a per-channel score.
 
 Outputs under ``out``: ``results.json`` (per entity and detector, means, resolved configs, package
 versions, seeds, timings), ``results.md`` (tables), ``scores/<detector>/<entity>.npy`` (float64,
@@ -38,6 +40,7 @@ from amad.bench.detectors import (
     entity_seed,
     fit_with_threshold,
     make_detector,
+    restrict_score,
 )
 from amad.bench.report import render_markdown, write_plots
 from amad.config import DataConfig, build_config
@@ -45,7 +48,7 @@ from amad.detector.thresholds import percentile_threshold
 from amad.errors import ConfigError, DataError
 from amad.evaluation import metrics
 from amad.files import atomic_write, finite_or_none
-from amad.series.data import SeriesData
+from amad.series.data import SeriesData, resolve_score_channels
 from amad.series.loaders import list_entities, load_series
 from amad.series.windows import Scaler, split_train_val
 
@@ -141,10 +144,15 @@ class EntityData:
     val: np.ndarray  # (T_val, C)
     test: np.ndarray  # (T_test, C)
     labels: np.ndarray  # (T_test,) int8
+    score_channels: tuple[int, ...] | None = None  # scored channels, for every detector
 
 
-def prepare(series: SeriesData, val_fraction: float) -> EntityData:
-    """Chronological split of the training period; scaler fitted on the fitting part only."""
+def prepare(
+    series: SeriesData, val_fraction: float, channels: list[int | str] | None = None
+) -> EntityData:
+    """Chronological split of the training period; scaler fitted on the fitting part only.
+
+    ``channels`` (``score.channels``) overrides the channels the series declares for scoring."""
     if series.labels is None:
         raise DataError(f"{series.name}/{series.entity} has no test labels to evaluate against")
     fit_raw, val_raw = split_train_val(series.train, val_fraction)
@@ -154,6 +162,7 @@ def prepare(series: SeriesData, val_fraction: float) -> EntityData:
         val=scaler.transform(val_raw).astype(np.float32),
         test=scaler.transform(series.test).astype(np.float32),
         labels=np.asarray(series.labels, dtype=np.int8),
+        score_channels=resolve_score_channels(series, channels),
     )
 
 
@@ -176,6 +185,8 @@ def run_pair(
     det = make_detector(
         name, seed=seed, profile=spec.profile, overrides=model_over, progress=spec.progress
     )
+    channels = data.score_channels
+    applied = restrict_score(det, None if channels is None else np.asarray(channels))
     started = time.perf_counter()
     shared = _shared_model(det, trained)
     fitted = fit_with_threshold(
@@ -213,6 +224,8 @@ def run_pair(
         "scores_file": str(path.relative_to(spec.out)),
         "val_scores_file": str(val_path.relative_to(spec.out)),
         "threshold": fitted.threshold,
+        "score_channels": None if channels is None else list(channels),
+        "score_channels_applied": applied,
         "info": {k: v for k, v in getattr(det, "info", {}).items() if k != "history"},
         "history": getattr(det, "info", {}).get("history"),
         "config": detector_config(det),
@@ -302,7 +315,7 @@ def _run_entity(spec: BenchSpec, entity: str, doc: dict[str, Any]) -> None:
         log.info("%s: already done, skipped", entity)
         return
     try:
-        data = prepare(load_series(data_config(spec, entity)), spec.val_fraction)
+        data = prepare(load_series(data_config(spec, entity)), spec.val_fraction, _channels(spec))
     except Exception as exc:  # a broken entity is reported, the others go on
         log.exception("%s: cannot load", entity)
         for name in todo:
@@ -325,6 +338,13 @@ def _run_entity(spec: BenchSpec, entity: str, doc: dict[str, Any]) -> None:
                 row[name]["fit_s"], row[name]["score_s"],
             )  # fmt: skip
         write_results(spec, doc)
+
+
+def _channels(spec: BenchSpec) -> list[int | str] | None:
+    """``score.channels`` from the overrides (validated), None when not set."""
+    _, model_over = _split_overrides(spec.overrides)
+    over = {k: v for k, v in model_over.items() if k == "score.channels"}
+    return build_config({}, over).score.channels
 
 
 def run_bench(spec: BenchSpec) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 The one record every loader (``amad.series.loaders``) and the synthetic generator
 (``amad.series.synthetic``) return, with ``make_series`` to build a validated one and
-``data_fingerprint`` to identify its arrays. Numpy only.
+``data_fingerprint`` to identify its arrays, ``resolve_score_channels`` for the channels to score.
+Numpy only.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from amad.errors import DataError
+from amad.errors import ConfigError, DataError
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,10 @@ class SeriesData:
     """One entity's training period, test period and (optional) per-step test labels.
 
     ``train`` is (T_train, C) float32, ``test`` is (T_test, C) float32 and ``labels`` is
-    (T_test,) int8 of 0/1, or None when the dataset has no labels.
+    (T_test,) int8 of 0/1, or None when the dataset has no labels. Two optional declarations
+    of the dataset travel with the arrays (neither enters the fingerprint): ``channel_names``
+    (C names) and ``score_channels``, the indices of the channels whose errors a detector
+    should score (None = all; every channel stays a model input), e.g. telemanom's column 0.
     """
 
     name: str
@@ -28,6 +32,8 @@ class SeriesData:
     train: np.ndarray
     test: np.ndarray
     labels: np.ndarray | None
+    channel_names: tuple[str, ...] | None = None
+    score_channels: tuple[int, ...] | None = None
 
     @property
     def n_channels(self) -> int:
@@ -92,6 +98,9 @@ def make_series(
     train: np.ndarray,
     test: np.ndarray,
     labels: np.ndarray | None = None,
+    *,
+    channel_names: tuple[str, ...] | None = None,
+    score_channels: tuple[int, ...] | None = None,
 ) -> SeriesData:
     """Validate and normalise arrays into a ``SeriesData`` (float32, int8 labels)."""
     what = f"{name}/{entity}"
@@ -100,7 +109,39 @@ def make_series(
     if tr.shape[1] != te.shape[1]:
         raise DataError(f"{what}: train has {tr.shape[1]} channels but test has {te.shape[1]}")
     lab = None if labels is None else _as_labels(labels, te.shape[0], what)
-    return SeriesData(name=name, entity=entity, train=tr, test=te, labels=lab)
+    n_ch = tr.shape[1]
+    if channel_names is not None and len(channel_names) != n_ch:
+        raise DataError(f"{what}: {len(channel_names)} channel names for {n_ch} channels")
+    if score_channels is not None and (
+        not score_channels or not all(0 <= c < n_ch for c in score_channels)
+    ):
+        raise DataError(f"{what}: score channels {score_channels} not within 0..{n_ch - 1}")
+    return SeriesData(
+        name=name, entity=entity, train=tr, test=te, labels=lab,
+        channel_names=channel_names, score_channels=score_channels,
+    )  # fmt: skip
+
+
+def resolve_score_channels(
+    series: SeriesData, requested: list[int | str] | None = None
+) -> tuple[int, ...] | None:
+    """The channel indices to score: ``requested`` (``score.channels``: 0-based indices or names
+    from ``channel_names``) when given, else what the series declares; None means all."""
+    if requested is None:
+        return series.score_channels
+    what, n_ch, names = f"{series.name}/{series.entity}", series.n_channels, series.channel_names
+    out: list[int] = []
+    for item in requested:
+        if isinstance(item, int):
+            if not 0 <= item < n_ch:
+                raise ConfigError(f"{what}: score channel {item} not within 0..{n_ch - 1}")
+            out.append(item)
+        elif names is not None and item in names:
+            out.append(names.index(item))
+        else:
+            known = ", ".join(names[:10]) if names else "none (use indices)"
+            raise ConfigError(f"{what}: no channel named {item!r}; names: {known}")
+    return tuple(dict.fromkeys(out))
 
 
 # --- file helpers ------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ Three on-disk layouts are supported, plus the bundled synthetic generator:
 * **SMD** (OmniAnomaly): ``train/<m>.npy``, ``test/<m>.npy``, ``test_label/<m>.txt`` per machine.
 * **telemanom** (NASA SMAP/MSL): ``train/<chan>.npy``, ``test/<chan>.npy`` and
   ``labeled_anomalies.csv`` whose ``anomaly_sequences`` are ``[start, end]`` ranges into the test
-  array, *inclusive at both ends*; rows are filtered by ``spacecraft`` (``msl`` = MSL).
+  array, *inclusive at both ends*; rows are filtered by ``spacecraft`` (``msl`` = MSL). Column 0
+  is the telemetry and the rest are command flags: the series declares ``score_channels=(0,)``.
 * **generic**: ``train/<entity>``, ``test/<entity>`` and optional ``labels/<entity>``, each as
   ``.npy`` or ``.csv`` (numeric columns; an optional header row is skipped).
 
@@ -170,7 +171,21 @@ def load_telemanom(root: str | Path, entity: str, spacecraft: str = "MSL") -> Se
             f"array has {len(test)}"
         )
     labels = telemanom_labels(ranges, len(test), where)
-    return make_series(spacecraft.lower(), entity, _read_npy(train_path), test, labels)
+    train = _read_npy(train_path)
+    return make_series(
+        spacecraft.lower(), entity, train, test, labels,
+        channel_names=telemanom_channel_names(train.shape[1] if train.ndim == 2 else 1),
+        score_channels=(0,),
+    )  # fmt: skip
+
+
+def telemanom_channel_names(n_channels: int) -> tuple[str, ...]:
+    """Column 0 is the channel's telemetry value, columns 1.. are binary command flags.
+
+    telemanom itself predicts column 0 only, so a telemanom series declares ``score_channels
+    = (0,)``: detectors take every column as input and score the telemetry alone.
+    """
+    return ("telemetry", *(f"command_{i}" for i in range(1, n_channels)))
 
 
 # --- generic -----------------------------------------------------------------------------------

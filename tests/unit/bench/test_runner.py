@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -151,8 +152,10 @@ def test_detector_aliases_expand_once() -> None:
 
     names = _detectors("pca, baselines,at")
     assert names[:4] == ("pca", "random", "iforest", "ae") and names[-1] == "at"
-    assert len(names) == len(set(names)) == 5
+    assert names[4:6] == ("ar", "kmeans")
+    assert len(names) == len(set(names)) == 7
     assert "amad-no-maxmin" in _detectors("ablations")
+    assert {"ar-smooth", "kmeans-smooth", "pca-smooth"} <= set(_detectors("smoothed"))
 
 
 def test_generic_folder_with_an_anomaly_free_entity(tmp_path: Path) -> None:
@@ -217,3 +220,59 @@ def test_score_only_variants_reuse_the_trained_model(tmp_path: Path) -> None:
     smoothed = np.load(tmp_path / "shared" / "scores" / "amad" / "seed-0.npy")
     raw = np.load(tmp_path / "shared" / "scores" / "amad-no-smooth" / "seed-0.npy")
     assert np.abs(np.diff(smoothed)).mean() < np.abs(np.diff(raw)).mean()
+
+
+def _telemanom_folder(root: Path) -> Path:
+    """A two-channel-file telemanom layout: column 0 telemetry, columns 1-2 command flags.
+
+    The labelled anomaly (test steps 200..219) is in the telemetry; steps 500..519 carry a
+    burst on a command flag that is not an anomaly."""
+    rng = np.random.default_rng(0)
+    for sub in ("train", "test"):
+        (root / sub).mkdir(parents=True)
+    rows = []
+    for chan in ("A-1", "A-2"):
+
+        def part(n: int) -> np.ndarray:
+            tele = np.sin(np.arange(n) / 7.0) + 0.1 * rng.standard_normal(n)
+            flags = (rng.random((n, 2)) < 0.05).astype(float)
+            return np.column_stack([tele, flags])
+
+        train, test = part(1500), part(800)
+        test[200:220, 0] += 2.0 * rng.standard_normal(20)  # a noise burst in the telemetry
+        test[500:520, 1:] = 5.0
+        np.save(root / "train" / f"{chan}.npy", train)
+        np.save(root / "test" / f"{chan}.npy", test)
+        rows.append({"chan_id": chan, "spacecraft": "MSL", "anomaly_sequences": "[[200, 219]]",
+                     "num_values": 800})  # fmt: skip
+    pd.DataFrame(rows).to_csv(root / "labeled_anomalies.csv", index=False)
+    return root
+
+
+def test_declared_score_channels_reach_every_baseline(tmp_path: Path) -> None:
+    from amad.bench.detectors import ARDetector
+    from amad.bench.runner import prepare
+
+    root = _telemanom_folder(tmp_path / "msl")
+    spec = BenchSpec(dataset="msl", root=str(root), detectors=("ar", "ar-smooth", "iforest"),
+                     out=tmp_path / "out", max_buffer=10)  # fmt: skip
+    doc = run_bench(spec)
+    for entity in ("A-1", "A-2"):
+        row = doc["entities"][entity]
+        assert row["ar"]["score_channels"] == row["ar-smooth"]["score_channels"] == [0]
+        assert row["ar"]["score_channels_applied"] and row["ar-smooth"]["score_channels_applied"]
+        assert row["iforest"]["score_channels_applied"] is False  # no per-channel score
+        assert row["ar"]["metrics"]["auc_roc"] > 0.95  # the command burst is not scored
+    data = prepare(load_series(data_config(spec, "A-1")), spec.val_fraction)
+    by_hand = ARDetector()
+    by_hand.score_channels = np.array([0])
+    by_hand.fit(data.fit, val=data.val)
+    saved = np.load(tmp_path / "out" / "scores" / "ar" / "A-1.npy")
+    np.testing.assert_allclose(saved, by_hand.score(data.test), rtol=1e-6)
+    # an explicit score.channels overrides the declaration, for every detector alike
+    over = BenchSpec(dataset="msl", root=str(root), detectors=("ar",), entities=("A-1",),
+                     out=tmp_path / "over", max_buffer=10,
+                     overrides={"score.channels": ["command_1", 2]})  # fmt: skip
+    pair = run_bench(over)["entities"]["A-1"]["ar"]
+    assert pair["score_channels"] == [1, 2]
+    assert pair["metrics"]["auc_roc"] < doc["entities"]["A-1"]["ar"]["metrics"]["auc_roc"]

@@ -208,3 +208,35 @@ def test_fingerprint_sees_dtype_shape_and_values() -> None:
     b[1, 2] += 1
     assert fp != data_fingerprint(b)
     assert data_fingerprint(a, None) != data_fingerprint(a)
+
+
+# --- score channels: what a dataset declares, what score.channels asks -------------------------
+
+
+def test_telemanom_declares_column_zero_as_the_scored_telemetry(datasets_root: Path) -> None:
+    s = load_telemanom(datasets_root / "MSL", "C-1", spacecraft="MSL")
+    assert s.score_channels == (0,)
+    assert s.channel_names is not None and len(s.channel_names) == s.n_channels == 55
+    assert s.channel_names[:2] == ("telemetry", "command_1")
+    assert load_smd(datasets_root / "SMD", "machine-1-2").score_channels is None  # all
+
+
+def test_resolve_score_channels_by_index_and_name() -> None:
+    from amad.series.data import resolve_score_channels
+
+    rng = np.random.default_rng(0)
+    plain = make_series("g", "e", rng.normal(size=(50, 3)), rng.normal(size=(40, 3)))
+    named = make_series("g", "e", plain.train, plain.test, channel_names=("a", "b", "c"),
+                        score_channels=(0,))  # fmt: skip
+    assert resolve_score_channels(plain) is None
+    assert resolve_score_channels(named) == (0,)  # the declaration
+    assert resolve_score_channels(named, [2, "b", 2]) == (2, 1)  # an explicit choice overrides
+    assert resolve_score_channels(plain, [1]) == (1,)
+    with pytest.raises(ConfigError, match="no channel named"):
+        resolve_score_channels(plain, ["a"])
+    with pytest.raises(ConfigError, match="not within"):
+        resolve_score_channels(named, [3])
+    with pytest.raises(DataError, match="score channels"):
+        make_series("g", "e", plain.train, plain.test, score_channels=(5,))
+    with pytest.raises(DataError, match="channel names"):
+        make_series("g", "e", plain.train, plain.test, channel_names=("a",))
