@@ -1,0 +1,116 @@
+"""Does the embedded default detect? AMAD (params.yaml) against PCA on the synthetic test split.
+
+The recipe of ``amad train --evaluate`` on ``params.yaml`` (optionally with ``--set`` overrides),
+with the scaler and the threshold from the training period only, on one of two data layouts:
+
+- ``recipe``: ``data.synthetic`` as ``amad train`` loads it (clean training period, then a test
+  period with every anomaly kind), one run per ``--seeds`` value;
+- ``demo``: the batches ``make demo`` writes (``flows/demo_steps.py``: 3000 clean steps of seed 1,
+  then 3000 of seed 3 and, for the second pipeline run, 3000 of seed 4, all with every anomaly
+  kind), training on the first 70 % of the rows and evaluating on the last 30 %, as the pipeline
+  does (``contract.eval_fraction``); ``run1`` and ``run3`` are the demo's two training runs.
+
+It reports VUS-PR and AUC-ROC of AMAD and of PCA (fitted and thresholded the same way as the
+pipeline's PCA gate, ``amad.stages.evaluate_baseline``) on the evaluation part, and for every
+injected event there whether AMAD's threshold flags at least one of its steps.
+
+    .venv/bin/python benchmarks/demo_check.py [--config params.yaml] [--layout demo|recipe]
+        [--seeds 0,1,2] [--set model.objective=forecast ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from amad.bench.detectors import PCADetector, fit_with_threshold
+from amad.config import AmadConfig, load_config, parse_override
+from amad.detector.scoring import score_series
+from amad.detector.thresholds import fit_threshold
+from amad.detector.train import fit
+from amad.evaluation.metrics import evaluate
+from amad.series.data import SeriesData, make_series
+from amad.series.synthetic import generate, synthetic_series_data
+from amad.series.windows import build_windows
+
+Events = list[tuple[str, int, int]]  # (kind, start, end) in test-split steps
+
+
+def recipe_data(cfg: AmadConfig) -> tuple[SeriesData, Events]:
+    """``data.synthetic`` as ``amad train`` loads it, and the test split's events."""
+    syn = cfg.data.synthetic
+    events = generate(syn, n_steps=syn.test_steps, start_step=syn.train_steps).events
+    return synthetic_series_data(syn), [(e.kind, e.start, e.end) for e in events]
+
+
+def demo_data(cfg: AmadConfig, run: int) -> tuple[SeriesData, Events]:
+    """The demo's batches for pipeline run 1 or 3, split 70 / 30 in time like the pipeline."""
+    syn, n = cfg.data.synthetic, cfg.data.synthetic.train_steps // 2
+    plan = [(1, False), (3, True)] + ([(4, True)] if run == 3 else [])
+    parts = [generate(syn, n_steps=n, seed=seed, start_step=i * n, anomalies=anomalies)
+             for i, (seed, anomalies) in enumerate(plan)]  # fmt: skip
+    values = np.concatenate([p.values for p in parts])
+    labels = np.concatenate([p.labels for p in parts])
+    cut = len(values) - round(cfg.contract.eval_fraction * len(values))
+    events = [(e.kind, max(e.start + i * n - cut, 0), e.end + i * n - cut)
+              for i, part in enumerate(parts) for e in part.events if e.end + i * n > cut]  # fmt: skip
+    series = make_series("demo", f"run{run}", values[:cut], values[cut:], labels[cut:])
+    return series, events
+
+
+def check(cfg: AmadConfig, series: SeriesData, events: Events) -> dict[str, Any]:
+    """AMAD and PCA metrics on the test split, and which events AMAD's threshold flags."""
+    prepared = build_windows(series, cfg.windows)
+    started = time.perf_counter()
+    result = fit(cfg.model, cfg.train, prepared.train_windows, prepared.val_windows,
+                 progress=False)  # fmt: skip
+    seconds = time.perf_counter() - started
+    kind = cfg.score.kind
+    val = score_series(result.model, prepared.val_scaled, cfg.score, cfg.windows).of(kind)
+    threshold = fit_threshold(val, cfg.score).value
+    test = score_series(result.model, prepared.test_scaled, cfg.score, cfg.windows).of(kind)
+    labels = prepared.labels
+    assert labels is not None
+    pca = PCADetector()
+    pca_fit = fit_with_threshold(pca, prepared.train_scaled, prepared.val_scaled,
+                                 anomaly_ratio=cfg.score.anomaly_ratio)  # fmt: skip
+    pca_scores = np.asarray(pca.score(prepared.test_scaled))
+    amad_m = evaluate(test, labels, threshold)
+    pca_m = evaluate(pca_scores, labels, pca_fit.threshold)
+    flagged = {f"{k}@{a}": bool((test[a:b] > threshold).any()) for k, a, b in events}
+    return {
+        "entity": series.entity, "train_s": round(seconds, 1), "epochs": len(result.history),
+        "amad_vus_pr": amad_m["vus_pr"], "amad_auc_roc": amad_m["auc_roc"],
+        "pca_vus_pr": pca_m["vus_pr"], "pca_auc_roc": pca_m["auc_roc"],
+        "amad_alert_rate": amad_m["alert_rate"], "events_flagged": sum(flagged.values()),
+        "events": len(flagged), "flagged": flagged,
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", default="params.yaml")
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--layout", choices=["demo", "recipe"], default="demo")
+    parser.add_argument("--set", action="append", default=[], dest="overrides")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    base = dict(parse_override(o) for o in args.overrides)
+    if args.layout == "demo":
+        cfg = load_config(args.config, base)
+        for run in (1, 3):
+            print(json.dumps(check(cfg, *demo_data(cfg, run))), flush=True)
+        return
+    for seed in (int(s) for s in args.seeds.split(",")):
+        cfg = load_config(args.config, {**base, "data.synthetic.seed": seed})
+        series, events = recipe_data(cfg)
+        print(json.dumps({"seed": seed, **check(cfg, series, events)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
