@@ -2,7 +2,8 @@
 flows both call these.
 
 - ``validate``: re-run the contract's suite on the whole committed dataset (report + Data Docs).
-- ``windows``: one entity's series from the dataset (last ``contract.eval_fraction`` held out
+- ``fleet_entities``: which entities the pipeline trains (``fleet.entities``, else all).
+- ``windows``: one entity's series (``data.entity``, required when there are several) from the dataset (last ``contract.eval_fraction`` held out
   for evaluation), split/scaled/windowed by ``amad.series.windows``; keyed by data version and window
   parameters, so an unchanged version reuses the folder without reading the data, and another
   version is checked out from DVC first (``amad.telemetry.versioning.checkout_version``).
@@ -104,6 +105,28 @@ def _checked_out(cfg: AmadConfig, data_version: str | None, checkout: bool) -> s
     return current
 
 
+def fleet_entities(cfg: AmadConfig) -> list[str]:
+    """The entities the pipeline trains: ``fleet.entities`` as listed, else every entity in the
+    dataset, sorted. A listed entity with no data is kept: its retrain fails and says so."""
+    if cfg.fleet.entities is not None:
+        return list(cfg.fleet.entities)
+    return dataset.entities(cfg.contract.data_dir)
+
+
+def _entity(cfg: AmadConfig) -> str | None:
+    """``data.entity``, or the dataset's only entity; never a guess among several."""
+    if cfg.data.entity is not None:
+        return cfg.data.entity
+    available = dataset.entities(cfg.contract.data_dir)
+    if len(available) > 1:
+        raise DataError(
+            f"{cfg.contract.data_dir} holds {len(available)} entities ({', '.join(available[:5])}"
+            f"{', ...' if len(available) > 5 else ''}): set data.entity (the pipeline trains "
+            "each entity of fleet.entities)"
+        )
+    return None
+
+
 def _is_built(out: Path, key: str) -> bool:
     marker = out / _KEY_FILE
     return marker.is_file() and json.loads(marker.read_text()).get("key") == key
@@ -135,7 +158,7 @@ def windows(
         log.info("window set %s is up to date (data version %s)", out, current)
         return out
     (out / _KEY_FILE).unlink(missing_ok=True)
-    series = dataset.dataset_series(cfg.contract.data_dir, Contract(cfg.contract), cfg.data.entity)
+    series = dataset.dataset_series(cfg.contract.data_dir, Contract(cfg.contract), _entity(cfg))
     prepared = build_windows(series, cfg.windows)
     save_prepared(prepared, out)
     _write_json(out / _KEY_FILE, {"key": key, "data_version": current, "entity": series.entity})

@@ -19,14 +19,13 @@ from prefect.runtime import flow_run
 from amad import stages
 from amad.evaluation.selection import decide
 from amad.storage.registry import Registry
-from amad.storage.store import store_from_config
 from flows import reports
-from flows.runtime import STORAGE_RETRIES, load_run_config, route_library_logs
+from flows.runtime import STORAGE_RETRIES, load_run_config, registry_for, route_library_logs
 
 
 def _registry(config_path: str | None, overrides: dict[str, Any] | None) -> Registry:
-    cfg = load_run_config(config_path, overrides)
-    return Registry(store_from_config(cfg.publish), cfg.publish.model_name)
+    """The registry of the run's entity (``data.entity``), else the model's."""
+    return registry_for(load_run_config(config_path, overrides))
 
 
 @task(name="fetch-version", **STORAGE_RETRIES)

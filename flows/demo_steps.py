@@ -65,9 +65,9 @@ def break_batch(good: Path, bad: Path) -> Path:
     return bad
 
 
-def print_registry(cfg: AmadConfig) -> None:
-    """Versions (data version, training metrics), the champion, and the promotion history."""
-    registry = Registry(store_from_config(cfg.publish), cfg.publish.model_name)
+def print_registry(cfg: AmadConfig, entity: str = ENTITY) -> None:
+    """One entity's versions (data version, training metrics), champion and promotion history."""
+    registry = Registry(store_from_config(cfg.publish), cfg.publish.model_name, entity=entity)
     pointer = registry.champion()
     print(f"\n  Registry {registry!r}")
     print(f"  {'version':<31} {'data version':<14} {'val_recon':>9} {'val_alerts':>10}")
@@ -128,14 +128,16 @@ def run_loop(
         )
         if scored.is_completed() and isinstance(out := scored.result(), dict):
             progress.note(
-                f"{out['rows']} rows scored by {out['version']}: {out['alerts']} alerts "
+                f"{out['rows']} rows scored by {out.get('versions', out.get('version'))}: "
+                f"{out['alerts']} alerts "
                 f"({100 * out['alert_rate']:.1f} %) -> {out['outputs'][0]}"
             )
         else:
             progress.note(f"{scored.name}: {scored.message}")
     with progress("The registry"):
         print_registry(cfg)
-    champion = Registry(store_from_config(cfg.publish), cfg.publish.model_name).champion()
+    store = store_from_config(cfg.publish)
+    champion = Registry(store, cfg.publish.model_name, entity=ENTITY).champion()
     return 0 if champion is not None else 1
 
 
@@ -145,10 +147,13 @@ def _report(result: Any, progress: _Progress) -> None:
         return
     progress.note(
         f"data version {str(result['data_version'])[:12]}: {result['accepted']} accepted, "
-        f"{result['quarantined']} quarantined; challenger {result['challenger']}"
+        f"{result['quarantined']} quarantined"
     )
-    verdict = "PROMOTED" if result["promoted"] else "NOT promoted"
-    progress.note(f"{verdict}: {result['reason']}")
-    ev = result.get("evaluation") or {}
-    shown = ", ".join(f"{who} {_num(ev.get(who))}" for who in ("challenger", "champion", "pca"))
-    progress.note(f"{ev.get('metric', '?')} on the evaluation window {ev.get('eval_id')}: {shown}")
+    for entity, rec in sorted(result["entities"].items()):
+        verdict = "PROMOTED" if rec["promoted"] else "NOT promoted"
+        progress.note(f"{entity}: challenger {rec['challenger']} {verdict}: {rec['reason']}")
+        ev = rec.get("evaluation") or {}
+        shown = ", ".join(f"{who} {_num(ev.get(who))}" for who in ("challenger", "champion", "pca"))
+        progress.note(f"  {ev.get('metric', '?')} on window {ev.get('eval_id')}: {shown}")
+    for entity, why in sorted(result.get("failed", {}).items()):
+        progress.note(f"{entity}: FAILED: {why}")

@@ -1,13 +1,21 @@
-"""``pipeline``: the one scheduled entry point, from new telemetry to a safely promoted model.
+"""``pipeline``: the one scheduled entry point, from new telemetry to safely promoted models.
 
-    validate_telemetry -> (no new data? end "NoNewData") -> rebuild_windows -> retrain
-        -> champion_challenger -> publish
+    validate_telemetry -> (no new data? end "NoNewData") -> for each entity, in parallel:
+        rebuild_windows -> retrain -> champion_challenger -> publish
+
+``model.scope: entity``: every entity of ``fleet.entities`` (else every entity in the dataset)
+gets its own windows, model, decision and registry champion. The entities fan out as one
+``retrain-entity`` task each (which runs that entity's ``entity-pipeline`` flow, so its local
+files stay on one worker) on the task runner ``fleet.runner`` names (``runtime.task_runner``:
+Prefect's thread pool, or a Dask cluster). One entity's failure never stops another's
+promotion: the run ends Failed, naming the entities that failed and why, with every other
+entity's result in its data.
 
 ``retrain`` runs in-process as a subflow, or, with ``retrain_deployment`` (``"retrain/gpu"`` in
 ``infra/prefect.yaml``), as its own deployment on the GPU pool; the new version is then found in
 the registry by the child run's id, so nothing large passes through Prefect results. Any failure
-(training, NaN, a tampered bundle, storage) fails the run before ``publish``: the champion keeps
-serving.
+of an entity (training, NaN, a tampered bundle, storage) fails it before ``publish``: its champion
+keeps serving.
 """
 
 from __future__ import annotations
@@ -15,22 +23,27 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
-from prefect.states import State
+from prefect.futures import PrefectFuture
+from prefect.states import Failed, State
 
+from amad import stages
 from amad.errors import TrainingError
-from amad.storage.registry import Registry
-from amad.storage.store import store_from_config
 from flows.champion_challenger import champion_challenger
 from flows.publish import publish
 from flows.rebuild_windows import rebuild_windows
 from flows.retrain import retrain
 from flows.runtime import (
     STORAGE_RETRIES,
+    for_entity,
     load_run_config,
     no_new_data,
+    registry_for,
     route_library_logs,
+    task_runner,
+    worker_name,
 )
 from flows.validate_telemetry import validate_telemetry
 
@@ -38,8 +51,7 @@ from flows.validate_telemetry import validate_telemetry
 @task(name="trained-data-versions", **STORAGE_RETRIES)
 def trained_data_versions(config_path: str | None, overrides: dict[str, Any] | None) -> list[str]:
     """Data versions some registered version (champion or rejected challenger) was trained on."""
-    cfg = load_run_config(config_path, overrides)
-    registry = Registry(store_from_config(cfg.publish), cfg.publish.model_name)
+    registry = registry_for(load_run_config(config_path, overrides))
     return sorted({v.data_version for v in registry.list_versions() if v.data_version})
 
 
@@ -48,8 +60,7 @@ def find_version_by_run(
     run_id: str, config_path: str | None, overrides: dict[str, Any] | None
 ) -> dict[str, Any]:
     """The registry version a (deployed) retrain run published."""
-    cfg = load_run_config(config_path, overrides)
-    registry = Registry(store_from_config(cfg.publish), cfg.publish.model_name)
+    registry = registry_for(load_run_config(config_path, overrides))
     for info in reversed(registry.list_versions()):
         if info.run_id == run_id:
             return {"version": info.version, "metrics": info.metrics, "run_id": run_id}
@@ -79,6 +90,109 @@ def _train(
     return find_version_by_run(str(child.id), config_path, overrides)
 
 
+@task(name="fleet-entities", **STORAGE_RETRIES)
+def fleet_entities(config_path: str | None, overrides: dict[str, Any] | None) -> list[str]:
+    """The entities this run trains (``fleet.entities``, else every entity in the dataset)."""
+    return stages.fleet_entities(load_run_config(config_path, overrides))
+
+
+def _pending(
+    entities: list[str],
+    data_version: str,
+    config_path: str | None,
+    overrides: dict[str, Any] | None,
+) -> list[str]:
+    """Entities with no registered version trained on ``data_version`` yet."""
+    trained = {
+        e: trained_data_versions.submit(config_path, for_entity(overrides, e)) for e in entities
+    }
+    return [e for e, fut in trained.items() if data_version not in fut.result()]
+
+
+@flow(name="entity-pipeline")
+def entity_pipeline(
+    entity: str,
+    data_version: str,
+    config_path: str | None = "params.yaml",
+    overrides: dict[str, Any] | None = None,
+    retrain_deployment: str | None = None,
+) -> dict[str, Any]:
+    """One entity: windows, a challenger, champion/challenger on its own window, publish."""
+    route_library_logs()
+    mine = for_entity(overrides, entity)
+    windows_uri = rebuild_windows(data_version, config_path, mine)
+    candidate = _train(data_version, windows_uri, retrain_deployment, config_path, mine)
+    decision = champion_challenger(
+        candidate["version"], windows_uri, config_path=config_path, overrides=mine
+    )
+    pointer = publish(candidate["version"], decision, config_path, mine)
+    return {
+        "entity": entity,
+        "worker": worker_name(),
+        "challenger": candidate["version"],
+        "promoted": bool(pointer),
+        "champion": pointer["version"] if pointer else decision.get("champion_version"),
+        "reason": decision.get("reason"),
+        "numbers": decision.get("numbers", {}),
+        "evaluation": decision.get("evaluation", {}),
+    }
+
+
+@task(name="retrain-entity")
+def retrain_entity(
+    entity: str,
+    data_version: str,
+    config_path: str | None,
+    overrides: dict[str, Any] | None,
+    retrain_deployment: str | None,
+) -> dict[str, Any]:
+    """Run one entity's pipeline where the task runner placed this task (a Dask worker)."""
+    return entity_pipeline(entity, data_version, config_path, overrides, retrain_deployment)
+
+
+def _why(future: PrefectFuture[Any]) -> str:
+    """``ErrorType: message`` of a failed entity (the state's message when no exception)."""
+    state = future.state
+    exc = state.result(raise_on_failure=False)
+    if isinstance(exc, BaseException):
+        return f"{type(exc).__name__}: {exc}"
+    return state.message or state.name or "failed"
+
+
+@flow(name="fleet-retrain")
+def fleet_retrain(
+    entities: list[str],
+    data_version: str,
+    config_path: str | None = "params.yaml",
+    overrides: dict[str, Any] | None = None,
+    retrain_deployment: str | None = None,
+) -> dict[str, Any]:
+    """Fan ``retrain-entity`` out over ``entities``; every entity's result or failure reason."""
+    futures = {
+        e: retrain_entity.submit(e, data_version, config_path, overrides, retrain_deployment)
+        for e in entities
+    }
+    results: dict[str, Any] = {}
+    failed: dict[str, str] = {}
+    for entity, future in futures.items():
+        future.wait()
+        if future.state.is_completed():
+            results[entity] = future.result()
+        else:
+            failed[entity] = _why(future)
+    return {"entities": results, "failed": failed}
+
+
+def _fleet_markdown(summary: dict[str, Any]) -> str:
+    lines = ["| entity | outcome | champion | reason |", "|---|---|---|---|"]
+    for entity, rec in sorted(summary["entities"].items()):
+        outcome = "promoted" if rec["promoted"] else "kept"
+        lines.append(f"| {entity} | {outcome} | {rec['champion'] or '-'} | {rec['reason'] or ''} |")
+    for entity, why in sorted(summary["failed"].items()):
+        lines.append(f"| {entity} | **failed** | unchanged | {why.replace('|', '/')} |")
+    return "\n".join(lines)
+
+
 @flow(name="pipeline")
 def pipeline(
     batches: list[str] | None = None,
@@ -88,29 +202,32 @@ def pipeline(
     retrain_deployment: str | None = None,
     force: bool = False,
 ) -> dict[str, Any] | State[Any]:
-    """Ingest, retrain when the data changed, compare with the champion, promote the winner."""
+    """Ingest, retrain each entity whose data changed, compare with its champion, promote."""
     route_library_logs()
+    cfg = load_run_config(config_path, overrides)
     uris = [*(batches or []), *([incoming] if incoming else [])]  # folders, s3:// prefixes too
     validated = validate_telemetry(uris, config_path, overrides)
     data_version = validated["data_version"]
     if data_version is None:
         return no_new_data("no accepted telemetry yet")
-    if data_version in trained_data_versions(config_path, overrides) and not force:
+    entities = fleet_entities(config_path, overrides)
+    todo = entities if force else _pending(entities, data_version, config_path, overrides)
+    if not todo:
         return no_new_data(f"data version {data_version} was already trained on")
-    windows_uri = rebuild_windows(data_version, config_path, overrides)
-    candidate = _train(data_version, windows_uri, retrain_deployment, config_path, overrides)
-    decision = champion_challenger(
-        candidate["version"], windows_uri, config_path=config_path, overrides=overrides
-    )
-    pointer = publish(candidate["version"], decision, config_path, overrides)
-    return {
+    fan_out = fleet_retrain.with_options(task_runner=task_runner(cfg))
+    fleet = fan_out(todo, data_version, config_path, overrides, retrain_deployment)
+    summary = {
         "data_version": data_version,
         "accepted": validated["accepted"],
         "quarantined": validated["quarantined"],
-        "challenger": candidate["version"],
-        "promoted": bool(pointer),
-        "champion": pointer["version"] if pointer else None,
-        "reason": decision.get("reason"),
-        "numbers": decision.get("numbers", {}),
-        "evaluation": decision.get("evaluation", {}),
+        "runner": cfg.fleet.runner,
+        **fleet,
+        "promoted": sorted(e for e, r in fleet["entities"].items() if r["promoted"]),
     }
+    create_markdown_artifact(key="fleet-retrain", markdown=_fleet_markdown(summary))
+    if fleet["failed"]:
+        names = ", ".join(f"{e} ({why})" for e, why in sorted(fleet["failed"].items()))
+        return Failed(
+            message=f"{len(fleet['failed'])} of {len(todo)} failed: {names}", data=summary
+        )
+    return summary

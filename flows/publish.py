@@ -3,6 +3,7 @@
 The registry verifies every file of the version before the pointer moves, and moves it with a
 conditional write against the champion the decision was made against: if another run promoted
 meanwhile, this one fails with ``ConflictError`` (never retried: a lost race is not transient).
+With ``data.entity`` in the overrides it is that entity's champion that moves.
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ from prefect import flow, task
 from prefect.runtime import flow_run
 
 from amad.errors import ConflictError
-from amad.storage.registry import Registry
-from amad.storage.store import store_from_config
-from flows.runtime import STORAGE_RETRIES, load_run_config, route_library_logs
+from flows.runtime import STORAGE_RETRIES, load_run_config, registry_for, route_library_logs
 
 
 @task(name="promote-version", **STORAGE_RETRIES)
@@ -27,8 +26,7 @@ def promote_version(
     overrides: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """Verify ``version`` and make it the champion; returns the new pointer as a dict."""
-    cfg = load_run_config(config_path, overrides)
-    registry = Registry(store_from_config(cfg.publish), cfg.publish.model_name)
+    registry = registry_for(load_run_config(config_path, overrides))
     current = registry.champion()
     expected_version = decision.get("champion_version")
     if (current.version if current else None) != expected_version:

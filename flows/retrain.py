@@ -3,8 +3,9 @@
 Runs as its own deployment on the ``gpu`` pool when deployed (the parent starts it with
 ``run_deployment``) and as an in-process subflow locally; the library picks the device (CUDA when
 present); given only ``data_version``, it builds the windows there, checking the dataset out
-from the DVC remote when the pod does not hold it. One slot per model (``runtime.model_lock``)
-keeps two retrains of a model apart. The new version is written to the registry but not
+from the DVC remote when the pod does not hold it. One slot per model and entity
+(``runtime.model_lock``) keeps two retrains of an entity's model apart; ``data.entity`` in the
+overrides picks the entity and its registry (``models/<name>/entities/<entity>/``). The new version is written to the registry but not
 promoted: promotion is ``publish``'s job after champion/challenger.
 """
 
@@ -17,10 +18,14 @@ from prefect import flow, task
 from prefect.runtime import flow_run
 
 from amad import stages
-from amad.storage.registry import Registry
-from amad.storage.store import store_from_config
 from flows.rebuild_windows import rebuild_windows
-from flows.runtime import STORAGE_RETRIES, load_run_config, model_lock, route_library_logs
+from flows.runtime import (
+    STORAGE_RETRIES,
+    load_run_config,
+    model_lock,
+    registry_for,
+    route_library_logs,
+)
 
 
 @task(name="train-bundle", tags=["train"])
@@ -43,8 +48,7 @@ def register_version(
     overrides: dict[str, Any] | None,
 ) -> str:
     """Upload the bundle as an immutable, verified registry version (not promoted)."""
-    cfg = load_run_config(config_path, overrides)
-    registry = Registry(store_from_config(cfg.publish), cfg.publish.model_name)
+    registry = registry_for(load_run_config(config_path, overrides))
     return registry.publish_version(
         Path(bundle_dir), run_id=run_id, metrics=metrics, data_version=data_version
     )
@@ -66,7 +70,7 @@ def retrain(
     run_dir = str(Path(work_dir) / run_id)
     if windows_uri is None:  # deployed on its own pool: build (or reuse) the windows here
         windows_uri = rebuild_windows(data_version, config_path, overrides)
-    with model_lock(cfg.publish.model_name):
+    with model_lock(cfg.publish.model_name, entity=cfg.data.entity):
         trained = train_bundle(windows_uri, run_dir, config_path, overrides)
         version = register_version(
             trained["bundle_dir"], trained["metrics"], data_version, run_id, config_path, overrides

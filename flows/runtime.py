@@ -7,6 +7,11 @@
 - ``model_lock``: a global concurrency limit of one slot per model, so two retrains of the same
   model never overlap (created on first use, then held strictly).
 - ``no_new_data``: the named Completed state a run ends in when there is nothing to do.
+- ``for_entity`` / ``registry_for``: one entity's run is the same flows with the override
+  ``data.entity``; its registry is ``models/<name>/entities/<entity>/`` (no entity: the model's).
+- ``task_runner``: the runner the fleet fans out on (``fleet.runner``): Prefect's thread pool, or
+  prefect-dask's ``DaskTaskRunner`` on a temporary ``distributed.LocalCluster`` bound to
+  127.0.0.1, or on the scheduler at ``fleet.dask_address``.
 """
 
 from __future__ import annotations
@@ -22,9 +27,12 @@ from prefect.client.orchestration import get_client
 from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists
 from prefect.states import Completed, State
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from amad.config import AmadConfig, load_config
 from amad.errors import TransientStorageError
+from amad.storage.registry import Registry
+from amad.storage.store import store_from_config
 
 LIBRARY_LOGGER = "amad"
 NO_NEW_DATA = "NoNewData"
@@ -75,9 +83,10 @@ def load_run_config(
     return load_config(path if path is not None and path.is_file() else None, overrides)
 
 
-def limit_name(model_name: str) -> str:
-    """The global concurrency limit guarding one model's retrains."""
-    return "retrain-" + re.sub(r"[^A-Za-z0-9_-]", "-", model_name)
+def limit_name(model_name: str, entity: str | None = None) -> str:
+    """The global concurrency limit guarding one model's (one entity's) retrains."""
+    scope = model_name if entity is None else f"{model_name}--{entity}"
+    return "retrain-" + re.sub(r"[^A-Za-z0-9_-]", "-", scope)
 
 
 def ensure_limit(name: str, slots: int = 1) -> None:
@@ -88,9 +97,11 @@ def ensure_limit(name: str, slots: int = 1) -> None:
 
 
 @contextmanager
-def model_lock(model_name: str, timeout_s: float | None = None) -> Iterator[None]:
-    """Hold the model's single retrain slot for the duration of the block."""
-    name = limit_name(model_name)
+def model_lock(
+    model_name: str, timeout_s: float | None = None, *, entity: str | None = None
+) -> Iterator[None]:
+    """Hold the model's (entity's) single retrain slot for the duration of the block."""
+    name = limit_name(model_name, entity)
     ensure_limit(name)
     with concurrency(name, occupy=1, timeout_seconds=timeout_s, strict=True):
         yield
@@ -99,3 +110,46 @@ def model_lock(model_name: str, timeout_s: float | None = None) -> Iterator[None
 def no_new_data(message: str) -> State[Any]:
     """The Completed state a run ends in when no new data arrived (not a failure)."""
     return Completed(name=NO_NEW_DATA, message=message)
+
+
+def for_entity(overrides: Mapping[str, Any] | None, entity: str) -> dict[str, Any]:
+    """The overrides of one entity's run: the flow's own plus ``data.entity``."""
+    return {**(overrides or {}), "data.entity": entity}
+
+
+def registry_for(cfg: AmadConfig) -> Registry:
+    """The registry of the run's entity (``data.entity``), else the model-wide one."""
+    return Registry(store_from_config(cfg.publish), cfg.publish.model_name, entity=cfg.data.entity)
+
+
+def task_runner(cfg: AmadConfig) -> TaskRunner[Any]:
+    """The task runner ``fleet.runner`` names (the Dask cluster starts with the flow run)."""
+    fleet = cfg.fleet
+    if fleet.runner == "default":
+        return ThreadPoolTaskRunner()
+    from prefect_dask import DaskTaskRunner
+
+    if fleet.dask_address:
+        return DaskTaskRunner(address=fleet.dask_address)
+    return DaskTaskRunner(
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs={
+            "n_workers": fleet.dask_workers,
+            "threads_per_worker": fleet.dask_threads_per_worker,
+            "processes": True,
+            "host": "127.0.0.1",
+            "dashboard_address": None,
+        },
+    )
+
+
+def worker_name() -> str:
+    """The Dask worker running this code (its address), or ``local`` outside Dask."""
+    try:
+        from distributed import get_worker
+    except ImportError:  # prefect-dask not installed: only the default runner exists
+        return "local"
+    try:
+        return str(get_worker().address)
+    except ValueError:  # not inside a Dask worker
+        return "local"

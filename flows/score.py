@@ -1,4 +1,4 @@
-"""``score``: batch-score new telemetry with the current champion; scores and alerts to storage.
+"""``score``: batch-score new telemetry, each entity with its own champion; scores to storage.
 
 The champion is fetched from the registry with its hashes verified, the library scores the batch
 (per-step scores and alert flags, the bundle's own scaler and threshold), and the result files are
@@ -6,10 +6,19 @@ uploaded under ``output_uri/<model>/<champion version>/<batch name>/``. ``source
 file, a folder or an S3 prefix: batches this champion already scored are skipped, so the hourly
 deployment can point at the incoming prefix. With no champion yet, or nothing left to score, the
 run ends in a named Completed state ("NoChampion", "NothingToScore"), not a failure.
+
+Per entity (``model.scope: entity``): each entity's rows are scored by that entity's champion
+(``models/<name>/entities/<entity>/``), after the last ``windows.length - 1`` rows kept from its
+previous batch (``amad.detector.cadence``, kept in ``output_uri`` under ``context/``), so an
+hourly batch of 60 rows, or a single row, is scored with full context. Results go under
+``output_uri/<model>/fleet-<champions id>/<batch name>/``; entities with no champion, or still
+warming up, are listed under ``unscored``. Without any entity champion the model-wide champion
+scores every entity as before.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +27,8 @@ from prefect.runtime import flow_run
 from prefect.states import Completed
 
 from amad import stages
-from amad.storage.registry import Registry
+from amad.detector import cadence
+from amad.storage.registry import Registry, list_entities
 from amad.storage.store import store_from_config, store_from_uri
 from amad.telemetry import ingest
 from flows.runtime import STORAGE_RETRIES, load_run_config, route_library_logs
@@ -38,6 +48,45 @@ def fetch_champion(
         return None
     path = registry.fetch(pointer.version, Path(dest) / pointer.version)
     return {"version": pointer.version, "bundle_dir": str(path)}
+
+
+@task(name="fetch-entity-champions", **STORAGE_RETRIES)
+def fetch_entity_champions(
+    dest: str, config_path: str | None, overrides: dict[str, Any] | None
+) -> dict[str, dict[str, str]]:
+    """Every entity's champion (version id and verified local bundle); {} without any."""
+    cfg = load_run_config(config_path, overrides)
+    store = store_from_config(cfg.publish)
+    out: dict[str, dict[str, str]] = {}
+    for entity in list_entities(store, cfg.publish.model_name):
+        registry = Registry(store, cfg.publish.model_name, entity=entity)
+        pointer = registry.champion()
+        if pointer is not None:
+            path = registry.fetch(pointer.version, Path(dest) / entity / pointer.version)
+            out[entity] = {"version": pointer.version, "bundle_dir": str(path)}
+    return out
+
+
+@task(name="score-fleet-batch")  # not retried: a retry would see its own context
+def score_fleet_batch(
+    bundles: dict[str, str],
+    source: str,
+    output_uri: str,
+    out_dir: str,
+    config_path: str | None,
+    overrides: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Score one batch, each entity with its champion after its kept context rows."""
+    cfg = load_run_config(config_path, overrides)
+    return cadence.score_batch_by_entity(
+        cfg, bundles, source, context_store=store_from_uri(output_uri), out_dir=out_dir
+    )
+
+
+def _champions_id(champions: dict[str, dict[str, str]]) -> str:
+    """One id for a set of entity champions: a new champion anywhere rescores a batch."""
+    text = ",".join(f"{e}={c['version']}" for e, c in sorted(champions.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 @task(name="score-batch")
@@ -92,6 +141,9 @@ def score(
     route_library_logs()
     cfg = load_run_config(config_path, overrides)
     run_dir = Path(work_dir) / str(flow_run.get_id() or "local")
+    champions = fetch_entity_champions(str(run_dir), config_path, overrides)
+    if champions:
+        return _score_fleet(champions, source, output_uri, run_dir, config_path, overrides)
     champion = fetch_champion(str(run_dir), config_path, overrides)
     if champion is None:
         return Completed(name=NO_CHAMPION, message="no champion to score with yet")
@@ -106,6 +158,36 @@ def score(
         totals["alerts"] += result["alerts"]
         totals["outputs"] += uploaded
         totals["batches"].append(_stem(batch))
+    if not totals["batches"]:
+        return Completed(name="NothingToScore", message=f"every batch in {source} is scored")
+    totals["alert_rate"] = totals["alerts"] / max(totals["rows"], 1)
+    return totals
+
+
+def _score_fleet(
+    champions: dict[str, dict[str, str]],
+    source: str,
+    output_uri: str,
+    run_dir: Path,
+    config_path: str | None,
+    overrides: dict[str, Any] | None,
+) -> Any:
+    """The per-entity path of ``score``: every unscored batch, each entity by its champion."""
+    cfg = load_run_config(config_path, overrides)
+    prefix = f"{cfg.publish.model_name}/fleet-{_champions_id(champions)}"
+    bundles = {e: c["bundle_dir"] for e, c in champions.items()}
+    totals: dict[str, Any] = {"versions": {e: c["version"] for e, c in champions.items()},
+                              "rows": 0, "alerts": 0, "outputs": [], "batches": [],
+                              "unscored": {}}  # fmt: skip
+    for batch in list_unscored(source, output_uri, prefix):
+        out_dir = str(run_dir / _stem(batch))
+        result = score_fleet_batch(bundles, batch, output_uri, out_dir, config_path, overrides)
+        totals["outputs"] += upload_scores(list(result["files"]), output_uri,
+                                           f"{prefix}/{_stem(batch)}")  # fmt: skip
+        totals["rows"] += result["rows"]
+        totals["alerts"] += result["alerts"]
+        totals["batches"].append(_stem(batch))
+        totals["unscored"][_stem(batch)] = result["unscored"]
     if not totals["batches"]:
         return Completed(name="NothingToScore", message=f"every batch in {source} is scored")
     totals["alert_rate"] = totals["alerts"] / max(totals["rows"], 1)

@@ -8,6 +8,7 @@ Layout in a ``Store`` for a model ``NAME``::
     models/NAME/history/00000001.json             one object per promotion/rollback, never rewritten
     models/NAME/decisions/<utc>-<run>.json        every champion/challenger decision, with numbers
     models/NAME/champion.json                     the pointer: version, run id, generation, lineage
+    models/NAME/entities/ENTITY/...               the same layout for one entity of a fleet
 
 A version id is ``<UTC yyyymmddThhmmssZ>-<12 hex of the bundle manifest's sha256>``, so ids sort
 by time. The first publish of a bundle claims its id with a create-only write of
@@ -65,17 +66,25 @@ READ_CURRENT = _Read.CURRENT  # promote(): read the pointer now instead of an ex
 
 
 class Registry:
-    """Versions, history and champion of one model name in one store."""
+    """Versions, history and champion of one model name (and entity) in one store.
 
-    def __init__(self, store: Store, model_name: str) -> None:
+    With ``entity`` every key lives under ``models/NAME/entities/ENTITY/``: each entity of a fleet
+    has its own versions, history and champion, with the same guarantees (``model.scope: entity``).
+    """
+
+    def __init__(self, store: Store, model_name: str, *, entity: str | None = None) -> None:
         if not _NAME.match(model_name):
             raise ValueError(f"invalid model name {model_name!r}")
+        if entity is not None and not _NAME.match(entity):
+            raise ValueError(f"invalid entity id {entity!r}")
         self.store = store
         self.model_name = model_name
-        self.base = f"models/{model_name}"
+        self.entity = entity
+        self.base = f"models/{model_name}" + (f"/entities/{entity}" if entity else "")
 
     def __repr__(self) -> str:
-        return f"Registry({self.store.uri!r}, {self.model_name!r})"
+        scope = f", entity={self.entity!r}" if self.entity else ""
+        return f"Registry({self.store.uri!r}, {self.model_name!r}{scope})"
 
     # -- keys --------------------------------------------------------------------------------
     def _vkey(self, version: str, rel: str = "") -> str:
@@ -374,3 +383,9 @@ def _clear_previous_fetch(out: Path, names: set[str]) -> None:
 def list_models(store: Store) -> list[str]:
     """Model names that have anything in the store."""
     return sorted({k.split("/")[1] for k in store.list("models/") if k.count("/") >= 2})
+
+
+def list_entities(store: Store, model_name: str) -> list[str]:
+    """Entities of ``model_name`` that have anything in the store."""
+    prefix = f"models/{model_name}/entities/"
+    return sorted({k[len(prefix) :].split("/")[0] for k in store.list(prefix) if k.count("/") >= 4})

@@ -19,6 +19,7 @@ from amad.storage.store import store_from_config
 from amad.telemetry import ingest
 from flows import runtime
 from flows.champion_challenger import champion_challenger
+from flows.demo_steps import ENTITY
 from flows.pipeline import pipeline
 from flows.publish import publish
 from flows.rebuild_windows import build_window_set, rebuild_windows
@@ -39,13 +40,14 @@ def loop(
         mp.chdir(root)  # runs/ (windows, bundles) lands in the test's folder
         overrides, batches = make_workspace(root / "ws")
         cfg = load_run_config(PARAMS, overrides)
-        registry = Registry(store_from_config(cfg.publish), cfg.publish.model_name)
+        registry = Registry(store_from_config(cfg.publish), cfg.publish.model_name, entity=ENTITY)
         slots: list[int] = []
         real_train = stages.train
 
         def spy_train(*args: Any, **kwargs: Any) -> Any:
             with get_client(sync_client=True) as client:
-                limit = client.read_global_concurrency_limit_by_name(runtime.limit_name("amad"))
+                name = runtime.limit_name("amad", ENTITY)
+                limit = client.read_global_concurrency_limit_by_name(name)
             slots.append(limit.active_slots)
             return real_train(*args, **kwargs)
 
@@ -66,7 +68,12 @@ def _artifact_keys(flow_run_ids: set[Any]) -> set[str]:
         found = client.read_artifacts(
             artifact_filter=ArtifactFilter(
                 key=ArtifactFilterKey(
-                    any_=["champion-vs-challenger", "telemetry-validation", "scores-vs-labels"]
+                    any_=[
+                        "champion-vs-challenger",
+                        "telemetry-validation",
+                        "scores-vs-labels",
+                        "fleet-retrain",
+                    ]
                 )
             )
         )
@@ -75,11 +82,15 @@ def _artifact_keys(flow_run_ids: set[Any]) -> set[str]:
 
 def test_first_run_ingests_trains_and_promotes(loop: dict[str, Any]) -> None:
     first, registry = loop["first"], loop["registry"]
-    assert first["accepted"] == 2 and first["promoted"], first["reason"]
+    mine = first["entities"][ENTITY]
+    assert first["accepted"] == 2 and first["promoted"] == [ENTITY], mine["reason"]
+    assert first["failed"] == {}
     pointer = registry.champion()
-    assert pointer is not None and pointer.version == first["champion"]
+    assert pointer is not None and pointer.version == mine["champion"]
     assert registry.show(pointer.version).data_version == first["data_version"]
-    assert loop["slots"] == [1]  # training ran while holding the model's single retrain slot
+    assert loop["slots"] == [1]  # training ran while holding the entity's single retrain slot
+    model_wide = Registry(registry.store, "amad")
+    assert model_wide.champion() is None and model_wide.list_versions() == []
 
 
 def test_nothing_new_ends_as_no_new_data(loop: dict[str, Any]) -> None:
@@ -102,9 +113,10 @@ def test_failed_training_keeps_the_champion(
     state = pipeline(
         [], config_path=PARAMS, overrides=loop["overrides"], force=True, return_state=True
     )
-    assert state.is_failed()
-    with pytest.raises(NonFiniteLossError):
-        state.result()
+    assert state.is_failed() and ENTITY in (state.message or "")
+    summary = state.result(raise_on_failure=False)
+    assert summary["failed"][ENTITY].startswith(NonFiniteLossError.__name__), summary
+    assert summary["entities"] == {}
     assert registry.champion() == before
     assert len(registry.list_versions()) == 1
 
@@ -113,25 +125,29 @@ def test_new_data_retrains_compares_and_scores(loop: dict[str, Any]) -> None:
     first, registry, overrides = loop["first"], loop["registry"], loop["overrides"]
     state = pipeline(loop["batches"][2:], config_path=PARAMS, overrides=overrides,
                      return_state=True)  # fmt: skip
-    second = state.result()
-    assert second["data_version"] != first["data_version"]
-    assert second["challenger"] != first["challenger"]
+    second, first = state.result(), first["entities"][ENTITY]
+    assert second["data_version"] != loop["first"]["data_version"]
+    mine = second["entities"][ENTITY]
+    assert mine["challenger"] != first["challenger"]
     versions = [v.version for v in registry.list_versions()]
-    assert second["challenger"] in versions and len(versions) == 2
-    expected = second["challenger"] if second["promoted"] else first["champion"]
+    assert mine["challenger"] in versions and len(versions) == 2
+    expected = mine["challenger"] if mine["promoted"] else first["champion"]
     assert registry.champion().version == expected
 
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs()
     ids = {state.state_details.flow_run_id} | {r.id for r in runs if r.parent_task_run_id}
-    assert {"champion-vs-challenger", "telemetry-validation", "scores-vs-labels"} <= (
-        _artifact_keys(ids)
-    )
+    assert {
+        "champion-vs-challenger",
+        "telemetry-validation",
+        "scores-vs-labels",
+        "fleet-retrain",
+    } <= (_artifact_keys(ids))
 
     out = Path(overrides["publish.local_root"]).parent / "scores-out"
     scored = score(loop["batches"][2], output_uri=str(out), config_path=PARAMS,
                    overrides=overrides)  # fmt: skip
-    assert scored["version"] == expected and scored["rows"] > 0
+    assert scored["versions"] == {ENTITY: expected} and scored["rows"] > 0
     assert list(out.rglob("scores.parquet"))
     again = score(str(Path(loop["batches"][2]).parent), output_uri=str(out), config_path=PARAMS,
                   overrides=overrides, return_state=True)  # fmt: skip
@@ -148,8 +164,9 @@ def test_tampered_version_is_refused(loop: dict[str, Any]) -> None:
     current = ingest.data_version(load_run_config(PARAMS, overrides))
     assert current is not None
     windows = rebuild_windows(current, PARAMS, overrides)
+    mine = runtime.for_entity(overrides, ENTITY)
     state = champion_challenger(
-        champion.version, windows, config_path=PARAMS, overrides=overrides, return_state=True
+        champion.version, windows, config_path=PARAMS, overrides=mine, return_state=True
     )
     assert state.is_failed()
     with pytest.raises(ArtifactError):
@@ -179,9 +196,10 @@ def test_publish_refuses_when_the_champion_moved_since_the_decision(loop: dict[s
     registry, overrides = loop["registry"], loop["overrides"]
     before = registry.champion()
     stale = {"promote": True, "reason": "test", "champion_version": "someone-else"}
-    state = publish(before.version, stale, PARAMS, overrides, return_state=True)
+    mine = runtime.for_entity(overrides, ENTITY)
+    state = publish(before.version, stale, PARAMS, mine, return_state=True)
     assert state.is_failed()
     with pytest.raises(ConflictError):
         state.result()
     assert registry.champion() == before
-    assert publish(before.version, {"promote": False}, PARAMS, overrides) is None
+    assert publish(before.version, {"promote": False}, PARAMS, mine) is None
