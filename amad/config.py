@@ -416,6 +416,23 @@ def load_config(
     return build_config(raw, overrides)
 
 
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+def resolve_config(
+    path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> AmadConfig:
+    """The one way every command and flow gets its config.
+
+    An explicit ``path`` must exist (else ``ConfigError``: a mistyped path never silently trains
+    the built-in defaults); without one, ``./params.yaml`` is used when it exists (what
+    ``dvc repro`` sees), else the built-in defaults. ``overrides`` are dotted keys applied last.
+    """
+    if path is None and DEFAULT_PARAMS.is_file():
+        path = DEFAULT_PARAMS
+    return load_config(path, overrides)
+
+
 def config_to_dict(cfg: AmadConfig) -> dict[str, Any]:
     """A plain, YAML/JSON-safe dict of the resolved configuration."""
     return cfg.model_dump(mode="json")

@@ -20,7 +20,6 @@ import logging
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
-from pathlib import Path
 from typing import Any
 
 from prefect.client.orchestration import get_client
@@ -29,7 +28,7 @@ from prefect.exceptions import ObjectAlreadyExists
 from prefect.states import Completed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from amad.config import AmadConfig, load_config
+from amad.config import AmadConfig, resolve_config
 from amad.errors import TransientStorageError
 from amad.storage.registry import Registry
 from amad.storage.store import store_from_config
@@ -78,9 +77,11 @@ def route_library_logs(level: int = logging.INFO) -> None:
 def load_run_config(
     config_path: str | None = "params.yaml", overrides: Mapping[str, Any] | None = None
 ) -> AmadConfig:
-    """``params.yaml`` plus a flow's dotted-key overrides; defaults when the file is absent."""
-    path = Path(config_path) if config_path else None
-    return load_config(path if path is not None and path.is_file() else None, overrides)
+    """The flow's config file plus its dotted-key overrides (``amad.config.resolve_config``).
+
+    A path that does not exist is a ``ConfigError``; None means ``./params.yaml`` when present.
+    """
+    return resolve_config(config_path or None, overrides)
 
 
 def limit_name(model_name: str, entity: str | None = None) -> str:

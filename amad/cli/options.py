@@ -15,21 +15,10 @@ from typing import Any
 
 import click
 
-from amad.config import AmadConfig, load_config, parse_override
+from amad import config
+from amad.config import AmadConfig, parse_override
 
 log = logging.getLogger(__name__)
-
-DEFAULT_PARAMS = Path("params.yaml")
-
-
-def config_path_or_default(path: str | Path | None) -> Path | None:
-    """``path`` itself, else ``./params.yaml`` when it exists, else None (built-in defaults)."""
-    if path is not None:
-        return Path(path)
-    if DEFAULT_PARAMS.is_file():
-        log.debug("using %s from the working directory", DEFAULT_PARAMS.resolve())
-        return DEFAULT_PARAMS
-    return None
 
 
 def resolve_config(
@@ -40,7 +29,7 @@ def resolve_config(
     """The validated config of a command: file (or ./params.yaml), then ``--set``, then ``extra``."""
     overrides = dict(parse_override(s) for s in sets)
     overrides.update(extra or {})
-    return load_config(config_path_or_default(path), overrides)
+    return config.resolve_config(path, overrides)
 
 
 config_option = click.option(

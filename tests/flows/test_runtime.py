@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from pathlib import Path
 
 import pytest
 from prefect import flow, task
@@ -12,7 +13,12 @@ from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 from prefect.logging.handlers import APILogHandler
 from prefect.states import Completed
 
-from amad.errors import DataValidationError, PermanentStorageError, TransientStorageError
+from amad.errors import (
+    ConfigError,
+    DataValidationError,
+    PermanentStorageError,
+    TransientStorageError,
+)
 from flows import runtime
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -131,3 +137,10 @@ def test_a_second_holder_times_out_while_the_first_holds_the_slot() -> None:
                 return "blocked"
 
     assert contend() == "blocked"
+
+
+def test_a_flow_given_a_missing_config_path_fails_instead_of_using_defaults(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        runtime.load_run_config(str(tmp_path / "parms.yaml"), None)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from amad.config import build_config, config_to_dict, load_config, parse_override
+from amad.config import build_config, config_to_dict, load_config, parse_override, resolve_config
 from amad.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,3 +75,18 @@ def test_repository_params_yaml_is_valid() -> None:
     if not params.exists():
         pytest.skip("params.yaml not written yet")
     load_config(params)
+
+
+def test_resolve_config_refuses_a_missing_explicit_path(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        resolve_config(tmp_path / "parms.yaml")
+
+
+def test_resolve_config_uses_params_yaml_of_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert resolve_config(None).train.epochs == build_config().train.epochs  # no file: defaults
+    (tmp_path / "params.yaml").write_text("train:\n  epochs: 7\n")
+    assert resolve_config(None).train.epochs == 7
+    assert resolve_config(None, {"train.epochs": 2}).train.epochs == 2
