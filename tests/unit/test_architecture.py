@@ -142,3 +142,22 @@ def test_no_import_cycles_between_amad_modules() -> None:
         if module not in state:
             visit(module, [module])
     assert not cycles, cycles
+
+
+def test_the_front_door_exports_its_names_lazily() -> None:
+    import subprocess
+    import sys
+
+    import amad
+
+    for name in amad.__all__:
+        assert getattr(amad, name) is not None, name
+    code = "import amad, amad.config, sys; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", "importing amad.config pulled in torch"
+
+
+def test_all_names_every_export() -> None:
+    import amad
+
+    assert set(amad.__all__) == {"__version__", *amad._EXPORTS}
