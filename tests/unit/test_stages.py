@@ -53,3 +53,34 @@ def test_baseline_scores_the_evaluation_window(cfg: AmadConfig, tmp_path: Path) 
     metrics = stages.evaluate_baseline(cfg, out)
     assert metrics["pca_eval_steps"] == 120  # last 30 % of 400 rows
     assert metrics["pca_nonfinite_scores"] == 0 and metrics["pca_val_recon_error"] > 0
+
+
+def _two_entities(cfg: AmadConfig, tmp_path: Path) -> AmadConfig:
+    series = generate(cfg.data.synthetic, n_steps=400, seed=2)
+    frame = to_frame(series, entity="e2", start=pd.Timestamp("2024-01-01"), cadence_s=60,
+                     columns=cfg.contract.columns)  # fmt: skip
+    (tmp_path / "b1.csv").write_bytes(to_csv_bytes(frame))
+    c = cfg.contract
+    ingest([tmp_path / "b1.csv"], c, c.data_dir, c.quarantine_dir, reports_dir=c.reports_dir)
+    return cfg
+
+
+def test_fleet_entities_are_the_configured_list_or_every_entity(
+    cfg: AmadConfig, tmp_path: Path
+) -> None:
+    cfg = _two_entities(cfg, tmp_path)
+    assert stages.fleet_entities(cfg) == ["e1", "e2"]
+    listed = cfg.model_copy(update={"fleet": cfg.fleet.model_copy(update={"entities": ["e2"]})})
+    assert stages.fleet_entities(listed) == ["e2"]
+
+
+def test_windows_never_pick_one_of_several_entities_by_sort_order(
+    cfg: AmadConfig, tmp_path: Path
+) -> None:
+    cfg = _two_entities(cfg, tmp_path)
+    with pytest.raises(DataError, match=r"set data\.entity"):
+        stages.windows(cfg, out_dir=tmp_path / "w")
+    e2 = cfg.model_copy(update={"data": cfg.data.model_copy(update={"entity": "e2"})})
+    out = stages.windows(e2, out_dir=tmp_path / "w2")
+    assert stages.windows_key(e2, "v") != stages.windows_key(cfg, "v")
+    assert (out / "window_key.json").read_text().count('"e2"') == 1
