@@ -68,7 +68,7 @@ def test_score_channels_restrict_the_mean_not_the_inputs() -> None:
     test = x[2000:].copy()
     test[300, 1] += 10.0  # only channel 1
     # (a z-scored KMeans window or a PCA residual spreads one channel's spike over all of them)
-    for det in (D.ARDetector(), D.KMeansDetector(window=8, k=4, normalize=False)):
+    for det in (D.ARDetector(), D.KMeansDetector(window=8, k=4)):
         det.fit(x[:1500], val=x[1500:2000])
         everywhere = det.score(test)
         assert D.restrict_score(det, np.array([0, 2]))
@@ -120,7 +120,7 @@ def test_kmeans_distance_is_zero_on_a_training_window(normalize: bool) -> None:
 
 def test_kmeans_folds_window_scores_back_to_every_step() -> None:
     train = _periodic(300, 10)
-    det = D.KMeansDetector(window=40, k=10, normalize=False)
+    det = D.KMeansDetector(window=40, k=10)
     det.fit(train)
     x = train[:57].copy()
     x[20:25] += 1.0
@@ -142,6 +142,14 @@ def test_smoothed_controls_and_restriction_pass_through() -> None:
     assert D.restrict_score(smoothed, np.array([0]))
     assert smoothed.inner.score_channels is not None
     assert list(smoothed.inner.score_channels) == [0]
-    assert D.make_detector("kmeans").params == {"window": 40, "k": 10, "normalize": True, "seed": 0}
+    assert D.make_detector("kmeans").params == {
+        "window": 40,
+        "k": 10,
+        "normalize": False,
+        "seed": 0,
+    }
+    znorm = D.make_detector("kmeans-znorm-smooth")
+    assert isinstance(znorm, D.SmoothedDetector) and znorm.name == "kmeans-znorm-smooth"
+    assert isinstance(znorm.inner, D.KMeansDetector) and znorm.inner.normalize
     assert not D.restrict_score(D.make_detector("iforest"), np.array([0]))  # no per-channel score
     assert D.restrict_score(D.make_detector("iforest"), None)  # nothing asked, nothing refused

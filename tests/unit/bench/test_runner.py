@@ -152,8 +152,8 @@ def test_detector_aliases_expand_once() -> None:
 
     names = _detectors("pca, baselines,at")
     assert names[:4] == ("pca", "random", "iforest", "ae") and names[-1] == "at"
-    assert names[4:6] == ("ar", "kmeans")
-    assert len(names) == len(set(names)) == 7
+    assert names[4:7] == ("ar", "kmeans", "kmeans-znorm")
+    assert len(names) == len(set(names)) == 8
     assert "amad-no-maxmin" in _detectors("ablations")
     assert {"ar-smooth", "kmeans-smooth", "pca-smooth"} <= set(_detectors("smoothed"))
 
