@@ -57,6 +57,32 @@ def write_batch(
     return path
 
 
+def write_fleet_batch(
+    cfg: AmadConfig,
+    path: Path,
+    entities: list[str],
+    *,
+    start_step: int,
+    n_steps: int,
+    seed: int,
+) -> Path:
+    """One batch (CSV) holding ``n_steps`` of every entity; entity i is its own system (seed i)."""
+    frames = []
+    for i, entity in enumerate(entities):
+        system = cfg.data.synthetic.model_copy(update={"seed": i})
+        series = generate(system, n_steps=n_steps, seed=seed * 1000 + i, start_step=start_step)
+        frames.append(to_frame(
+            series, entity=entity,
+            start=START + pd.Timedelta(seconds=start_step * cfg.contract.cadence_s),
+            cadence_s=cfg.contract.cadence_s, columns=cfg.contract.columns,
+            timestamp_column=cfg.contract.timestamp_column,
+            entity_column=cfg.contract.entity_column, label_column=cfg.contract.label_column,
+        ))  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.concat(frames, ignore_index=True).to_csv(path, index=False)
+    return path
+
+
 def break_batch(good: Path, bad: Path) -> Path:
     """A deliberately broken batch: a metric column missing and the timestamps shuffled."""
     frame = pd.read_csv(good)
