@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from amad.cli.options import resolve_config
+from amad.storage.fleet import FleetRow, fleet_rows, format_age
 from amad.storage.registry import Registry, VersionInfo, list_models
 from amad.storage.store import store_from_config, store_from_uri
 
@@ -63,25 +64,40 @@ def registry_group() -> None:
 @registry_group.command("list")
 @_common
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def list_cmd(store_uri: str | None, model: str | None, config: str | None, as_json: bool) -> None:
-    """Complete versions of a model (champion marked with *)."""
+@click.option("--entity", help="One entity's versions (a fleet: model.scope entity).")
+@click.option("--metric", default="vus_pr", show_default=True, help="Metric of the fleet table.")
+def list_cmd(
+    store_uri: str | None,
+    model: str | None,
+    config: str | None,
+    as_json: bool,
+    entity: str | None,
+    metric: str,
+) -> None:
+    """Complete versions of a model (champion marked with *), then its fleet: one row per entity."""
     reg = _registry(store_uri, model, config)
+    if entity:
+        reg = Registry(reg.store, reg.model_name, entity=entity)
     champ = reg.champion()
     infos = reg.list_versions()
+    fleet = [] if entity else fleet_rows(reg.store, reg.model_name, metric=metric)
     if as_json:
         click.echo(
             json.dumps(
                 {
                     "model": reg.model_name,
+                    "entity": reg.entity,
                     "champion": champ.to_dict() if champ else None,
                     "versions": [i.to_dict() for i in infos],
+                    "fleet": [row.to_dict() for row in fleet],
                 },
                 indent=2,
             )
         )
         return
     others = [m for m in list_models(reg.store) if m != reg.model_name]
-    click.echo(f"model {reg.model_name} in {reg.store.uri}")
+    scope = f" entity {reg.entity}" if reg.entity else ""
+    click.echo(f"model {reg.model_name}{scope} in {reg.store.uri}")
     click.echo(
         f"champion: {champ.version} (generation {champ.generation})" if champ else "champion: none"
     )
@@ -89,8 +105,24 @@ def list_cmd(store_uri: str | None, model: str | None, config: str | None, as_js
         click.echo(_row(info, champ.version if champ else None))
     if not infos:
         click.echo("no versions")
+    _echo_fleet(fleet)
     if others:
         click.echo(f"other models: {', '.join(others)}")
+
+
+def _echo_fleet(rows: list[FleetRow]) -> None:
+    """The fleet table: entity, champion, data version, metric, age, versions."""
+    if not rows:
+        return
+    metric = rows[0].metric
+    click.echo(f"fleet: {len(rows)} entities, {sum(r.champion is not None for r in rows)} "
+               "with a champion")  # fmt: skip
+    click.echo(f"  {'entity':<20} {'champion':<31} {'data version':<14} {metric:>9} "
+               f"{'age':>5} {'versions':>8}")  # fmt: skip
+    for r in rows:
+        value = f"{r.value:.4f}" if r.value is not None else "-"
+        click.echo(f"  {r.entity:<20} {r.champion or 'none':<31} {(r.data_version or '-')[:12]:<14} "
+                   f"{value:>9} {format_age(r.age_s):>5} {r.versions:>8}")  # fmt: skip
 
 
 @registry_group.command("show")
