@@ -5,7 +5,9 @@ The champion is fetched from the registry with its hashes verified, the library 
 uploaded under ``output_uri/<model>/<champion version>/<batch name>/``. ``source`` may be one
 file, a folder or an S3 prefix: batches this champion already scored are skipped, so the hourly
 deployment can point at the incoming prefix. With no champion yet, or nothing left to score, the
-run ends in a named Completed state ("NoChampion", "NothingToScore"), not a failure.
+run ends in a named Completed state ("NoChampion", "NothingToScore"), not a failure. Each scored
+batch's flags become alerts through the ``alerts`` subflow (``flows.alerts``: stored under
+``output_uri/alerts/``, an ``amad.alert.opened`` event and a notification per new alert).
 
 Per entity (``model.scope: entity``): each entity's rows are scored by that entity's champion
 (``models/<name>/entities/<entity>/``), after the last ``windows.length - 1`` rows kept from its
@@ -31,6 +33,7 @@ from amad.detector import cadence
 from amad.storage.registry import Registry, list_entities
 from amad.storage.store import store_from_config, store_from_uri
 from amad.telemetry import ingest
+from flows.alerts import raise_alerts
 from flows.runtime import STORAGE_RETRIES, load_run_config, route_library_logs
 
 NO_CHAMPION = "NoChampion"
@@ -154,6 +157,8 @@ def score(
         out_dir = str(run_dir / _stem(batch))
         result = score_batch(champion["bundle_dir"], batch, out_dir, config_path, overrides)
         uploaded = upload_scores(list(result["files"]), output_uri, f"{prefix}/{_stem(batch)}")
+        raise_alerts({"*": champion}, batch, result["files"][0], out_dir, output_uri,
+                     config_path, overrides)  # fmt: skip
         totals["rows"] += result["rows"]
         totals["alerts"] += result["alerts"]
         totals["outputs"] += uploaded
@@ -184,6 +189,8 @@ def _score_fleet(
         result = score_fleet_batch(bundles, batch, output_uri, out_dir, config_path, overrides)
         totals["outputs"] += upload_scores(list(result["files"]), output_uri,
                                            f"{prefix}/{_stem(batch)}")  # fmt: skip
+        raise_alerts(champions, batch, result["files"][0], out_dir, output_uri, config_path,
+                     overrides)  # fmt: skip
         totals["rows"] += result["rows"]
         totals["alerts"] += result["alerts"]
         totals["batches"].append(_stem(batch))
