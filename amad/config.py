@@ -280,6 +280,11 @@ class PromoteConfig(_Section):
     # and the largest score-distribution shift (population stability index) tolerated
     label_free_margin: float = Field(0.0, ge=0.0, lt=1.0)
     max_score_psi: float = Field(0.25, gt=0.0)
+    # noise: the paired block-bootstrap interval of the gain (amad.evaluation.bootstrap) must lie
+    # above 0; and a threshold that flags at most min_alert_rate of a labelled window never wins
+    bootstrap_samples: int = Field(200, ge=0)  # 0: no interval, the point gain alone decides
+    bootstrap_level: float = Field(0.9, gt=0.0, lt=1.0)
+    min_alert_rate: float = Field(0.0, ge=0.0, lt=1.0)
 
 
 class AlertConfig(_Section):

@@ -17,6 +17,7 @@ from prefect import flow, task
 from prefect.runtime import flow_run
 
 from amad import stages
+from amad.evaluation.bootstrap import gain_interval_from_files
 from amad.evaluation.selection import decide
 from amad.storage.registry import Registry
 from flows import reports
@@ -108,7 +109,13 @@ def champion_challenger(
         )
     else:
         challenger = {**challenger, **evaluate_baseline(windows_uri, config_path, overrides)}
-    decision = decide(champion, challenger, cfg.promote).to_dict()
+    interval = gain_interval_from_files(
+        (champion or {}).get("scores_file"),
+        challenger.get("scores_file"),
+        n_boot=cfg.promote.bootstrap_samples,
+        level=cfg.promote.bootstrap_level,
+    )  # None without a champion or labels: the point gain decides
+    decision = decide(champion, challenger, cfg.promote, interval=interval).to_dict()
     decision.update(
         challenger_version=challenger_version,
         champion_version=pointer.version if pointer else None,

@@ -15,9 +15,16 @@ only if it passes every guardrail and wins on the criterion for the data at hand
   ``policy.max_score_psi``. A model whose scores shift a lot on data that should look normal
   would alert on drift rather than on anomalies.
 
+Noise (labelled, with a champion, when ``interval`` is given): the paired block-bootstrap
+interval of the challenger's gain (``amad.evaluation.bootstrap.gain_interval``, over blocks of
+the evaluation window that never split an event) must lie entirely above 0; the interval is
+recorded in the decision's numbers (``gain_ci_low``/``gain_ci_high``) either way.
+
 Guardrails (always): no non-finite scores (``nonfinite_scores == 0``), every metric used finite,
 and the alert rate on recent normal data (``alert_rate_normal``) at most
-``policy.max_alert_rate``. With no champion yet, the challenger must instead beat the PCA
+``policy.max_alert_rate``. Labelled: the threshold must flag more than ``policy.min_alert_rate``
+of the evaluation window (``alert_rate``): a model that never alerts on a window with labelled
+anomalies is never promoted, however its scores rank. With no champion yet, the challenger must instead beat the PCA
 baseline scored on the same window (``pca_vus_pr`` / ``pca_val_recon_error``) when
 ``policy.require_beats_pca``. Every ``Decision`` carries its numbers and serialises to JSON.
 """
@@ -32,11 +39,13 @@ from typing import Any, Literal
 import numpy as np
 
 from amad.config import PromoteConfig
+from amad.evaluation.bootstrap import GainInterval
 from amad.files import strict_json
 
 EVAL_ID = "eval_id"
 NONFINITE = "nonfinite_scores"
 ALERT_RATE = "alert_rate_normal"
+EVAL_ALERT_RATE = "alert_rate"
 RECON = "val_recon_error"
 PSI = "score_psi"
 PCA_PREFIX = "pca_"
@@ -110,6 +119,12 @@ def _guardrails(challenger: Mapping[str, Any], policy: PromoteConfig, mode: Mode
             f"{ALERT_RATE} {challenger.get(ALERT_RATE)!r} exceeds {policy.max_alert_rate} "
             "or is missing"
         )
+    flagged = _num(challenger, EVAL_ALERT_RATE)
+    if mode == "labelled" and (flagged is None or not flagged > policy.min_alert_rate):
+        failures.append(
+            f"{EVAL_ALERT_RATE} {challenger.get(EVAL_ALERT_RATE)!r} on a window with labelled "
+            f"anomalies must exceed {policy.min_alert_rate} (a threshold that never alerts)"
+        )
     if mode == "label_free":
         psi = _num(challenger, PSI)
         if not _finite(psi) or psi is None or psi > policy.max_score_psi:
@@ -136,6 +151,8 @@ def decide(
     champion: Mapping[str, Any] | None,
     challenger: Mapping[str, Any],
     policy: PromoteConfig,
+    *,
+    interval: GainInterval | None = None,
 ) -> Decision:
     """Promote the challenger or keep the champion; see the module docstring for the rules."""
     mode = _mode(challenger, policy)
@@ -173,6 +190,8 @@ def decide(
             f"not comparable: champion {EVAL_ID}={champion.get(EVAL_ID)!r}, "
             f"challenger {EVAL_ID}={challenger.get(EVAL_ID)!r}",
         )
+    if mode == "labelled" and interval is not None:
+        numbers.update(_interval_numbers(interval))
     gain, margin = _improvement(_num(challenger, key), _num(champion, key), mode, policy)
     numbers["improvement"], numbers["margin"] = gain, margin
     checks["beats_champion"] = gain is not None and gain > margin
@@ -180,7 +199,19 @@ def decide(
         return out(False, f"{key} missing or not finite for the champion or challenger")
     if not checks["beats_champion"]:
         return out(False, f"challenger does not beat the champion on {key} by more than {margin}")
+    if mode == "labelled" and interval is not None:
+        checks["beats_noise"] = interval.low > 0
+        if not checks["beats_noise"]:
+            return out(False, f"gain within noise: {interval.metric} gain {interval.gain:.4g}, "
+                              f"{interval.level:.0%} interval [{interval.low:.4g}, "
+                              f"{interval.high:.4g}] does not exclude 0")  # fmt: skip
     return out(True, f"challenger beats the champion on {key} by {gain:.4g} (> {margin})")
+
+
+def _interval_numbers(interval: GainInterval) -> dict[str, float | str | None]:
+    return {"gain_ci_metric": interval.metric, "gain_ci_gain": interval.gain,
+            "gain_ci_low": interval.low, "gain_ci_high": interval.high,
+            "gain_ci_level": interval.level, "gain_ci_used": float(interval.n_used)}  # fmt: skip
 
 
 def _first_model(
