@@ -15,7 +15,9 @@
     │   │   └── ObjectNotFoundError the key does not exist (a missing bucket is permanent)
     │   └── ConflictError           a conditional write lost a race (pointer moved underneath)
     ├── PromotionError              a model may not be promoted (guardrail or policy)
-    └── StackError                  the local stack (S3 server, Prefect server) failed to start/stop
+    ├── BusyError                   another process holds the lock (dataset, DVC repository)
+    ├── StackError                  the local stack (S3 server, Prefect server) failed to start/stop
+    └── TimedOutError               work ran past its limit (``timeouts.*``); also a TimeoutError
 
 The CLI maps each family to its own exit code (see ``EXIT_CODES``).
 """
@@ -89,8 +91,18 @@ class PromotionError(AmadError):
     """A model may not be promoted (failed guardrail or policy)."""
 
 
+class BusyError(AmadError):
+    """Another process holds a lock this operation needs (the dataset, DVC's repository lock)
+    for longer than it waited; nothing was changed, retrying later is safe."""
+
+
 class StackError(AmadError):
     """A local stack service (S3 server, Prefect server) could not be started or stopped."""
+
+
+class TimedOutError(AmadError, TimeoutError):
+    """Work ran past its configured limit (``timeouts.*`` in the config); what it waited on was
+    asked to stop (a deployment run is cancelled)."""
 
 
 # Exit codes used by the CLI; the most specific class listed first wins.
@@ -106,6 +118,8 @@ EXIT_CODES: tuple[tuple[type[AmadError], int], ...] = (
     (StorageError, 9),
     (PromotionError, 10),
     (StackError, 11),
+    (TimedOutError, 13),
+    (BusyError, 12),
     (AmadError, 1),
 )
 

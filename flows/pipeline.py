@@ -24,14 +24,13 @@ from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
-from prefect.client.schemas.objects import FlowRun
-from prefect.deployments import run_deployment
 from prefect.futures import PrefectFuture
 from prefect.states import Failed, State
 
 from amad import stages
 from amad.errors import TrainingError
 from flows.champion_challenger import champion_challenger
+from flows.limits import run_deployment_within
 from flows.publish import publish
 from flows.rebuild_windows import rebuild_windows
 from flows.retrain import retrain
@@ -76,14 +75,10 @@ def _train(
 ) -> dict[str, Any]:
     if not retrain_deployment:
         return retrain(data_version, windows_uri, config_path=config_path, overrides=overrides)
-    child: FlowRun = run_deployment(  # type: ignore[assignment]  # sync call returns FlowRun
+    child = run_deployment_within(
         retrain_deployment,
-        parameters={
-            "data_version": data_version,
-            "config_path": config_path,
-            "overrides": overrides,
-        },
-        timeout=None,
+        {"data_version": data_version, "config_path": config_path, "overrides": overrides},
+        load_run_config(config_path, overrides).timeouts.deployment_s,
     )
     if child.state is None or not child.state.is_completed():
         raise TrainingError(f"retrain deployment run {child.id} ended {child.state!r}")

@@ -18,6 +18,7 @@ from prefect import flow, task
 from prefect.runtime import flow_run
 
 from amad import stages
+from flows.limits import train_limited
 from flows.rebuild_windows import rebuild_windows
 from flows.runtime import (
     STORAGE_RETRIES,
@@ -71,7 +72,7 @@ def retrain(
     if windows_uri is None:  # deployed on its own pool: build (or reuse) the windows here
         windows_uri = rebuild_windows(data_version, config_path, overrides)
     with model_lock(cfg.publish.model_name, entity=cfg.data.entity):
-        trained = train_bundle(windows_uri, run_dir, config_path, overrides)
+        trained = train_limited(train_bundle, cfg)(windows_uri, run_dir, config_path, overrides)
         version = register_version(
             trained["bundle_dir"], trained["metrics"], data_version, run_id, config_path, overrides
         )

@@ -28,7 +28,7 @@ from prefect.exceptions import ObjectAlreadyExists
 from prefect.states import Completed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from amad.config import AmadConfig, resolve_config
+from amad.config import AmadConfig, TimeoutConfig, resolve_config
 from amad.errors import TransientStorageError
 from amad.storage.registry import Registry
 from amad.storage.store import store_from_config
@@ -61,6 +61,7 @@ STORAGE_RETRIES: dict[str, Any] = {
     "retry_delay_seconds": [1, 4, 10],
     "retry_jitter_factor": 0.2,
     "retry_condition_fn": only_transient_storage_errors,
+    "timeout_seconds": TimeoutConfig().storage_s,  # per attempt; see flows/limits.py
 }
 
 
@@ -140,8 +141,25 @@ def task_runner(cfg: AmadConfig) -> TaskRunner[Any]:
             "processes": True,
             "host": "127.0.0.1",
             "dashboard_address": None,
+            "env": _worker_env(),
         },
     )
+
+
+def _worker_env() -> dict[str, str]:
+    """``PREFECT_API_URL`` for local worker processes: this run's API, the ephemeral one too.
+
+    Without it each worker process would start an ephemeral API of its own on the same database.
+    """
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    if not url:
+        from prefect.server.api.server import SubprocessASGIServer
+
+        server = SubprocessASGIServer()
+        url = server.api_url if server.running else None
+    return {"PREFECT_API_URL": str(url)} if url else {}
 
 
 def worker_name() -> str:
