@@ -377,8 +377,10 @@ def fit(
         run.stopped = plateau and run.global_step >= train_cfg.min_steps  # the step floor
         run.schedule.step()
         run.epoch += 1
-        log.info("epoch %d: train loss %.4g, val rec %.4g, %.0f windows/s",
-                 run.epoch, stats["train_loss"], val_rec, stats["windows_per_s"])  # fmt: skip
+        eta = (train_cfg.epochs - run.epoch) * stats["seconds"]  # at this epoch's pace
+        log.info("epoch %d/%d: train loss %.4g, val rec %.4g, %.0f windows/s, %.1fs, ETA %.0fs",
+                 run.epoch, train_cfg.epochs, stats["train_loss"], val_rec,
+                 stats["windows_per_s"], stats["seconds"], eta)  # fmt: skip
         if ckpt is not None:
             save_checkpoint(ckpt, run.state(fingerprint))
     if run.stopped:
