@@ -166,11 +166,15 @@ def ingest_cmd(sources: tuple[str, ...], use_dvc: bool, push: bool, as_json: boo
                config_path: str | None, sets: tuple[str, ...]) -> None:  # fmt: skip
     """Validate batches and append the accepted ones to the versioned dataset."""
     from amad.telemetry.ingest import data_version, ingest, record_version
+    from amad.telemetry.lock import dataset_lock
 
     cfg = _config(config_path, sets)
     c = cfg.contract
-    report = ingest(sources, c, c.data_dir, c.quarantine_dir, reports_dir=c.reports_dir)
-    version = record_version(cfg, push=push) if report.changed and use_dvc else data_version(cfg)
+    Path(c.data_dir).mkdir(parents=True, exist_ok=True)
+    with dataset_lock(c.data_dir):  # batches and their data version, as one critical section
+        report = ingest(sources, c, c.data_dir, c.quarantine_dir, reports_dir=c.reports_dir)
+        changed = report.changed and use_dvc
+        version = record_version(cfg, push=push) if changed else data_version(cfg)
     if as_json:
         click.echo(json.dumps({**report.to_dict(), "data_version": version}, indent=2))
     else:

@@ -119,6 +119,18 @@ def load_dataset(
     )
 
 
+def last_accepted(data_dir: str | Path) -> dict[str, pd.Timestamp]:
+    """Per entity, the latest timestamp of any committed batch (from the manifests alone)."""
+    last: dict[str, pd.Timestamp] = {}
+    for manifest in manifests(data_dir):
+        for entity, info in manifest.get("entities", {}).items():
+            stamp = pd.Timestamp(info["last"])
+            stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+            if entity not in last or stamp > last[entity]:
+                last[entity] = stamp
+    return last
+
+
 def known_keys(data_dir: str | Path, contract: Contract, frame: pd.DataFrame) -> pd.MultiIndex:
     """``(entity, timestamp)`` pairs already committed in the partitions ``frame`` touches."""
     root = Path(data_dir)
@@ -246,18 +258,28 @@ def commit_staged(data_dir: str | Path, sha: str) -> dict[str, Any]:
 
 
 def recover(data_dir: str | Path) -> list[str]:
-    """Finish interrupted ingests: commit completely staged batches, drop incomplete stagings."""
+    """Finish interrupted ingests: commit completely staged batches, drop incomplete stagings.
+
+    Call it holding the dataset lock (``amad.telemetry.lock``): every staging folder is then a
+    dead ingest's. One whose files are gone (a half-deleted folder) is dropped, not fatal: it
+    was never committed, and its batch is simply ingested again.
+    """
     root = Path(data_dir) / STAGING
     done: list[str] = []
     if not root.is_dir():
         return done
     for staging in sorted(p for p in root.iterdir() if p.is_dir()):
         if (staging / "manifest.json").is_file():
-            commit_staged(data_dir, staging.name)
+            try:
+                commit_staged(data_dir, staging.name)
+            except (DataError, OSError, ValueError) as exc:
+                shutil.rmtree(staging, ignore_errors=True)
+                log.warning("dropped unrecoverable staging of %s: %s", staging.name[:12], exc)
+                continue
             done.append(staging.name)
             log.warning("recovered interrupted ingest of batch %s", staging.name[:12])
         else:
-            shutil.rmtree(staging)
+            shutil.rmtree(staging, ignore_errors=True)
             log.warning("dropped incomplete staging of batch %s", staging.name[:12])
     return done
 

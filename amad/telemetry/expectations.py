@@ -241,7 +241,7 @@ def _time_expectations(contract: Contract) -> list[Any]:
         _x(
             "not_already_ingested",
             e,
-            "rows already in the dataset",
+            "rows not after the entity's last accepted timestamp by a cadence step",
             ExpectColumnSumNumericToBeBetween,
             column=schema.INGESTED,
             max_value=0,

@@ -5,7 +5,8 @@ name order) and ``s3://bucket/prefix`` URIs. Each batch is keyed by the sha256 o
 
 - already committed (same bytes ingested before): nothing changes (``duplicate``);
 - rejected by the pre-parse checks or an error-severity expectation: the bytes are copied,
-  unchanged, to ``<quarantine_dir>/<sha>/`` with ``report.json`` (and the GX result and Data
+  unchanged, to ``<quarantine_dir>/<sha>/original/<file name>`` (a folder of their own, so no
+  batch name can collide with the reports) next to ``report.json`` (and the GX result and Data
   Docs when the suite ran); an existing quarantine entry is never overwritten;
 - accepted: the rows are staged and committed into the dataset (see ``amad.telemetry.dataset``), and
   the first accepted batch also sets the reference statistics used for drift checks.
@@ -27,15 +28,27 @@ from typing import Any, Literal
 import pandas as pd
 
 from amad.config import AmadConfig, ContractConfig
-from amad.errors import DatasetNotFoundError, DataValidationError
+from amad.errors import DatasetNotFoundError, DataValidationError, PermanentStorageError
 from amad.files import sha256_bytes
 from amad.telemetry import dataset, schema, versioning
 from amad.telemetry.expectations import ValidationReport, validate_frame
+from amad.telemetry.lock import dataset_lock
 from amad.telemetry.schema import Contract
 
 log = logging.getLogger(__name__)
 
 Status = Literal["accepted", "quarantined", "duplicate"]
+ORIGINAL = "original"  # quarantine subfolder holding the rejected bytes, unchanged
+_MAX_NAME_BYTES = 200
+
+
+def _safe_name(name: str) -> str:
+    """The batch's file name, usable as one: no separators, not empty, not over-long."""
+    base = Path(name.replace("\\", "/")).name.strip() or "batch"
+    if base in (".", "..") or len(base.encode()) > _MAX_NAME_BYTES:
+        suffix = Path(base).suffix if len(Path(base).suffix) <= 16 else ""
+        return f"batch{suffix}"
+    return base
 
 
 @dataclass(frozen=True)
@@ -179,7 +192,11 @@ def validate_batch(
     ts, ent = contract.timestamp, contract.entity
     if ts in prepared and ent in prepared and dataset.manifests(data_dir):
         known = dataset.known_keys(data_dir, contract, prepared)
-        prepared[schema.INGESTED] = schema.ingested_flags(prepared[ts], prepared[ent], known)
+        exact = schema.ingested_flags(prepared[ts], prepared[ent], known)
+        cfg = contract.cfg
+        covered = schema.covered_flags(prepared[ts], prepared[ent], dataset.last_accepted(data_dir),
+                                       cfg.cadence_s, cfg.cadence_jitter_s)  # fmt: skip
+        prepared[schema.INGESTED] = exact | covered
     report = validate_frame(
         prepared, contract, name=name, reference=dataset.read_reference(data_dir)
     )
@@ -189,7 +206,8 @@ def validate_batch(
 def quarantine(
     data: bytes, name: str, sha: str, report_dir: Path, quarantine_dir: str | Path
 ) -> Path:
-    """Copy the batch bytes and its report files to ``<quarantine_dir>/<sha>/`` (never overwritten)."""
+    """Copy the batch bytes to ``<quarantine_dir>/<sha>/original/`` and its report files next
+    to that folder; an existing entry is never overwritten."""
     dest = Path(quarantine_dir) / sha
     if dest.exists():
         log.info("batch %s already quarantined at %s", sha[:12], dest)
@@ -199,7 +217,8 @@ def quarantine(
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    (tmp / (Path(name).name or "batch")).write_bytes(data)
+    (tmp / ORIGINAL).mkdir()
+    (tmp / ORIGINAL / _safe_name(name)).write_bytes(data)
     for item in report_dir.iterdir():
         shutil.copy2(item, tmp / item.name)
     os.replace(tmp, dest)
@@ -280,11 +299,33 @@ def ingest_bytes(
     )
 
 
+def _unreadable(source: Source, exc: Exception, reports_dir: str | Path) -> BatchOutcome:
+    """A source that cannot be read at all (an invalid key, access denied): rejected with a
+    report, no bytes to keep; the other sources go on."""
+    key = sha256_bytes(f"unreadable-source:{source.name}".encode())
+    error = {"check": "unreadable_source", "severity": "error", "column": None,
+             "message": f"{source.name}: {exc}"}  # fmt: skip
+    report = ValidationReport(
+        batch=source.name, success=False, rows=0, stage="pre-parse", errors=[error]
+    )
+    report_dir = report.write(Path(reports_dir) / key)
+    log.warning("%s", report.summary())
+    return BatchOutcome(source.name, key, "quarantined", 0, report.summary(),
+                        report.failed_checks, [], str(report_dir))  # fmt: skip
+
+
 def iter_ingest(
     sources: Iterable[Source], contract: Contract, **dirs: str | Path
 ) -> Iterator[BatchOutcome]:
+    """One outcome per source; an unreadable one is rejected without stopping the others
+    (transient storage errors still raise: the whole ingest is worth retrying)."""
     for source in sources:
-        yield ingest_bytes(source.read(), source.name, contract, **dirs)  # type: ignore[arg-type]
+        try:
+            data = source.read()
+        except (PermanentStorageError, ValueError, OSError) as exc:
+            yield _unreadable(source, exc, dirs["reports_dir"])
+            continue
+        yield ingest_bytes(data, source.name, contract, **dirs)  # type: ignore[arg-type]
 
 
 def ingest(
@@ -295,22 +336,27 @@ def ingest(
     *,
     reports_dir: str | Path | None = None,
 ) -> IngestReport:
-    """Validate every batch and append the accepted ones to ``data_dir`` (see module doc)."""
+    """Validate every batch and append the accepted ones to ``data_dir`` (see module doc).
+
+    Holds the dataset lock (``amad.telemetry.lock``) throughout, so a staging folder that
+    recovery finds belongs to a dead ingest, never to a live one.
+    """
     contract = Contract(cfg)
     root = Path(data_dir)
     root.mkdir(parents=True, exist_ok=True)
-    recovered = dataset.recover(root)
-    if recovered:
-        log.warning("finished %d interrupted ingest(s) first", len(recovered))
-    before = dataset.dataset_fingerprint(root)
     sources = expand_sources(paths_or_s3_uris)
     dirs = {
         "data_dir": root,
         "quarantine_dir": Path(quarantine_dir),
         "reports_dir": Path(reports_dir or cfg.reports_dir),
     }
-    outcomes = list(iter_ingest(sources, contract, **dirs))
-    report = IngestReport(outcomes, str(root), before, dataset.dataset_fingerprint(root))
+    with dataset_lock(root):
+        recovered = dataset.recover(root)
+        if recovered:
+            log.warning("finished %d interrupted ingest(s) first", len(recovered))
+        before = dataset.dataset_fingerprint(root)
+        outcomes = list(iter_ingest(sources, contract, **dirs))
+        report = IngestReport(outcomes, str(root), before, dataset.dataset_fingerprint(root))
     log.info(
         "ingest: %d accepted, %d rejected, %d duplicate",
         len(report.accepted),
@@ -338,25 +384,29 @@ def data_version(cfg: AmadConfig) -> str | None:
 
 
 def record_version(cfg: AmadConfig, *, push: bool = True) -> str | None:
-    """``dvc add`` the dataset (and push it) when it lives in a DVC repository."""
+    """``dvc add`` the dataset (and push it) when it lives in a DVC repository, under the
+    dataset lock (so concurrent ingests never race DVC's own repository lock)."""
     data_dir = Path(cfg.contract.data_dir).resolve()
     repo = versioning.find_repo(data_dir.parent)
     if repo is None:
         log.info("%s is not in a DVC repository; skipping dvc add", data_dir)
         return data_version(cfg)
-    version = versioning.commit(repo, data_dir)
-    if push:
-        versioning.push(repo, data_dir, remote=cfg.contract.dvc_remote)
+    with dataset_lock(data_dir):
+        version = versioning.commit(repo, data_dir)
+        if push:
+            versioning.push(repo, data_dir, remote=cfg.contract.dvc_remote)
     return version
 
 
 def ingest_batch(uri: str | Path, cfg: AmadConfig, *, push: bool = True) -> BatchOutcome:
     """Ingest one batch with the config's paths, then version the dataset if it changed."""
     c = cfg.contract
-    report = ingest([uri], c, c.data_dir, c.quarantine_dir, reports_dir=c.reports_dir)
-    outcome = report.outcomes[0]
-    if report.changed:
-        outcome.data_version = record_version(cfg, push=push)
-    else:
-        outcome.data_version = data_version(cfg)
+    Path(c.data_dir).mkdir(parents=True, exist_ok=True)
+    with dataset_lock(c.data_dir):  # one critical section: the batch and its data version
+        report = ingest([uri], c, c.data_dir, c.quarantine_dir, reports_dir=c.reports_dir)
+        outcome = report.outcomes[0]
+        if report.changed:
+            outcome.data_version = record_version(cfg, push=push)
+        else:
+            outcome.data_version = data_version(cfg)
     return outcome

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -310,6 +310,24 @@ def ingested_flags(ts: pd.Series, entity: pd.Series, known: pd.MultiIndex | None
         return np.zeros(len(ts), dtype=np.int8)
     keys = pd.MultiIndex.from_arrays([entity.astype("string"), ts])
     return keys.isin(known).astype(np.int8)
+
+
+def covered_flags(
+    ts: pd.Series, entity: pd.Series, last: Mapping[str, pd.Timestamp], cadence_s: float,
+    jitter_s: float = 0.0,
+) -> np.ndarray:  # fmt: skip
+    """1 where a row is not after its entity's last accepted timestamp by a cadence step.
+
+    Overlap is judged against what was accepted, not by exact equality: yesterday's batch
+    shifted by +30 s or +1 ms is covered; the next batch (``last + cadence``) is not.
+    """
+    if not last:
+        return np.zeros(len(ts), dtype=np.int8)
+    floor = {e: t + pd.Timedelta(seconds=cadence_s - jitter_s) for e, t in last.items()}
+    bound = entity.astype("string").map(floor)
+    stamps = pd.to_datetime(bound, utc=True).dt.as_unit("ns")
+    covered = (ts < stamps).fillna(False)  # NaT bound: a new entity; NaT ts: judged elsewhere
+    return covered.to_numpy(dtype=np.int8)
 
 
 def prepare_frame(

@@ -26,6 +26,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -33,6 +34,7 @@ import yaml
 from amad.config import AmadConfig
 from amad.errors import (
     AmadError,
+    BusyError,
     DataError,
     DatasetNotFoundError,
     StorageError,
@@ -56,6 +58,10 @@ _TRANSIENT_HINTS = (
 )
 
 
+_LOCK_HINT = "unable to acquire lock"
+_LOCK_RETRIES = 5
+
+
 def dvc_executable() -> str:
     """``dvc`` next to ``sys.executable``, else the one on PATH."""
     local = Path(sys.executable).parent / "dvc"
@@ -75,10 +81,16 @@ def run_dvc(args: list[str], root: str | Path, *, remote_op: bool = False) -> st
     cmd = [dvc_executable(), *args]
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "DVC_NO_UPDATE_CHECK": "1"}
     log.debug("running %s in %s", " ".join(cmd), root)
-    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
-    if proc.returncode == 0:
-        return proc.stdout
-    tail = (proc.stderr or proc.stdout).strip()[-1500:]
+    for attempt in range(_LOCK_RETRIES + 1):
+        proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
+        if proc.returncode == 0:
+            return proc.stdout
+        tail = (proc.stderr or proc.stdout).strip()[-1500:]
+        if _LOCK_HINT not in tail.lower():
+            break
+        if attempt == _LOCK_RETRIES:  # another dvc process (a repro, a second checkout) holds it
+            raise BusyError(f"dvc {' '.join(args)}: the DVC repository stayed locked: {tail}")
+        time.sleep(0.5 * 2**attempt)
     message = f"dvc {' '.join(args)} failed (exit {proc.returncode}): {tail}"
     if remote_op and any(h in tail.lower() for h in _TRANSIENT_HINTS):
         raise TransientStorageError(message)
@@ -211,7 +223,7 @@ def _in_sync_or_refuse(repo: Path, data_dir: Path, dvc_file: Path, md5: str) -> 
     """True when the folder matches its record; DataError when replacing it could lose data."""
     staging = data_dir / STAGING
     refuse = f"refusing to check out data version {md5} over {data_dir}"
-    if staging.is_dir() and any(staging.iterdir()):
+    if staging.is_dir() and any(p.is_dir() for p in staging.iterdir()):  # not the lock
         raise DataError(f"{refuse}: an interrupted ingest is staged in {staging} "
                         "(run `amad ingest` to finish it, then version the dataset)")  # fmt: skip
     if not _holds_data(data_dir):

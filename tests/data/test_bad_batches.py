@@ -85,9 +85,9 @@ def test_bad_batch_is_rejected_and_quarantined_intact(store: Store, kind: str) -
     assert outcome.status == "quarantined", outcome.message
     assert check in outcome.failed_checks, outcome.message
     assert check in outcome.message  # the message names the failed check
-    quarantined = Path(outcome.quarantine_dir or "") / path.name
+    quarantined = Path(outcome.quarantine_dir or "") / "original" / path.name
     assert quarantined.read_bytes() == data  # byte-identical
-    assert (quarantined.parent / "report.json").is_file()
+    assert (quarantined.parent.parent / "report.json").is_file()
     assert dataset.tree_digest(store.data) == store.digest  # content unchanged
     assert dataset.dataset_fingerprint(store.data) == store.fingerprint  # version unchanged
 

@@ -99,7 +99,7 @@ def test_rejected_batch_is_quarantined_byte_identical_once(
     outcome = run([path], dirs).outcomes[0]
     assert outcome.status == "quarantined" and "finite_values" in outcome.failed_checks
     qdir = Path(outcome.quarantine_dir or "")
-    assert (qdir / "bad.csv").read_bytes() == path.read_bytes()
+    assert (qdir / "original" / "bad.csv").read_bytes() == path.read_bytes()
     saved = json.loads((qdir / "report.json").read_text())
     assert "finite_values" in saved["failed_checks"]
     stamp = (qdir / "report.json").stat().st_mtime_ns
@@ -157,7 +157,8 @@ def test_crash_while_staging_is_dropped(
     monkeypatch.setattr(dataset.pq, "write_table", real_write)
     assert dataset.tree_digest(dirs["data_dir"]) == before
     assert dataset.recover(dirs["data_dir"]) == []
-    assert not any((dirs["data_dir"] / dataset.STAGING).iterdir())
+    # only the dataset lock file (amad.telemetry.lock) is left in the staging folder
+    assert not any(p.is_dir() for p in (dirs["data_dir"] / dataset.STAGING).iterdir())
 
 
 def test_dataset_series_holds_out_the_last_part(tmp_path: Path, dirs: dict[str, Path]) -> None:
