@@ -41,13 +41,16 @@ def save_webhook_block(url: str, name: str = BLOCK) -> UUID:
     block = CustomWebhookNotificationBlock(
         name=name, url=url, json_data={"subject": "{{subject}}", "text": "{{body}}"}
     )
-    return block.save(name, overwrite=True)
+    block_id = block.save(name, overwrite=True, _sync=True)  # type: ignore[call-arg]
+    if not isinstance(block_id, UUID):
+        raise TypeError(f"saving block {name!r} returned {block_id!r}")
+    return block_id
 
 
 def ensure_alert_automation(block_id: UUID, name: str = AUTOMATION) -> UUID:
     """Create (or replace) the automation: every ``amad.alert.opened`` event -> one message."""
     with contextlib.suppress(ValueError):  # ValueError: none of that name yet
-        Automation.read(name=name).delete()
+        Automation.read(name=name, _sync=True).delete(_sync=True)  # type: ignore[call-overload]
     automation = Automation(
         name=name,
         description="One notification per new amad alert (flows/notify_setup.py)",
@@ -59,7 +62,9 @@ def ensure_alert_automation(block_id: UUID, name: str = AUTOMATION) -> UUID:
             within=0,
         ),
         actions=[SendNotification(block_document_id=block_id, subject=SUBJECT, body=BODY)],
-    ).create()
+    ).create(_sync=True)  # type: ignore[call-arg]
+    if not isinstance(automation, Automation) or automation.id is None:
+        raise TypeError(f"creating automation {name!r} returned {automation!r}")
     return automation.id
 
 
