@@ -320,6 +320,7 @@ class FleetConfig(_Section):
     # default: Prefect's thread pool in the flow's process; dask: prefect-dask's DaskTaskRunner on
     # a temporary distributed.LocalCluster (127.0.0.1), or the scheduler at dask_address
     runner: Literal["default", "dask"] = "default"
+    threads: int = Field(1, ge=1)  # default runner: entities retrained at once (1: one by one)
     dask_address: str | None = None  # e.g. tcp://dask-scheduler:8786 (infra/k8s/dask-cluster.yaml)
     dask_workers: int = Field(2, ge=1)  # local cluster: worker processes
     dask_threads_per_worker: int = Field(1, ge=1)

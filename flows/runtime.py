@@ -128,7 +128,7 @@ def task_runner(cfg: AmadConfig) -> TaskRunner[Any]:
     """The task runner ``fleet.runner`` names (the Dask cluster starts with the flow run)."""
     fleet = cfg.fleet
     if fleet.runner == "default":
-        return ThreadPoolTaskRunner()
+        return ThreadPoolTaskRunner(max_workers=fleet.threads)
     from prefect_dask import DaskTaskRunner
 
     if fleet.dask_address:

@@ -11,8 +11,11 @@ from amad.errors import ConfigError
 from flows import runtime
 
 
-def test_default_runner_is_prefects_thread_pool() -> None:
-    assert isinstance(runtime.task_runner(build_config()), ThreadPoolTaskRunner)
+def test_default_runner_is_prefects_thread_pool_one_entity_at_a_time() -> None:
+    runner = runtime.task_runner(build_config())
+    assert isinstance(runner, ThreadPoolTaskRunner) and runner._max_workers == 1
+    wider = runtime.task_runner(build_config({"fleet": {"threads": 4}}))
+    assert isinstance(wider, ThreadPoolTaskRunner) and wider._max_workers == 4
 
 
 def test_dask_runner_makes_a_loopback_local_cluster_of_the_configured_size() -> None:
