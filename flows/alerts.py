@@ -105,7 +105,7 @@ def notify_alerts(new: list[dict[str, Any]], block_name: str) -> int:
         raise TypeError(f"block {block_name!r} is a {type(block).__name__}, not a notification")
     for alert in new:
         subject, body = _message(alert)
-        block.notify(body=body, subject=subject)
+        block.notify(body=body, subject=subject, _sync=True)  # type: ignore[call-arg, unused-coroutine]
     get_run_logger().info("notified %d alerts through block %r", len(new), block_name)
     return len(new)
 

@@ -30,6 +30,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from amad.config import AmadConfig, TimeoutConfig, resolve_config
 from amad.errors import TransientStorageError
+from amad.logs import quiet_libraries
 from amad.storage.registry import Registry
 from amad.storage.store import store_from_config
 
@@ -73,6 +74,7 @@ def route_library_logs(level: int = logging.INFO) -> None:
             library.addHandler(handler)
     if library.level == logging.NOTSET or library.level > level:
         library.setLevel(level)
+    quiet_libraries()  # botocore/GX chatter stays below the run logs' level (amad.logs)
 
 
 def load_run_config(

@@ -15,6 +15,7 @@ import click
 
 from amad import __version__
 from amad.errors import AmadError, exit_code_for
+from amad.logs import quiet_libraries
 
 COMMAND_MODULES: tuple[str, ...] = ("bench", "data", "model", "registry", "stack")
 
@@ -27,6 +28,7 @@ def configure_logging(verbose: int) -> None:
         stream=sys.stderr,
     )
     logging.getLogger("amad").setLevel(logging.DEBUG if verbose else logging.INFO)
+    quiet_libraries(logging.DEBUG if verbose >= 2 else logging.WARNING)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
