@@ -8,6 +8,7 @@
     ├── TrainingError               training could not produce a model
     │   └── NonFiniteLossError      loss became NaN or infinite (last good checkpoint is kept)
     ├── ArtifactError               a model bundle is missing, incomplete or tampered with
+    │   └── CorruptPointerError     the champion pointer is unreadable (promote/rollback repair it)
     ├── StorageError                object storage failed
     │   ├── TransientStorageError   worth retrying (timeouts, 5xx, connection refused)
     │   ├── PermanentStorageError   not worth retrying (404, access denied, bad request)
@@ -61,6 +62,14 @@ class NonFiniteLossError(TrainingError):
 
 class ArtifactError(AmadError):
     """A model bundle is missing files, has a wrong hash, or cannot be read."""
+
+
+class CorruptPointerError(ArtifactError):
+    """The champion pointer exists but cannot be read; ``etag`` is what a repair overwrites."""
+
+    def __init__(self, message: str, etag: str | None = None) -> None:
+        super().__init__(message)
+        self.etag = etag
 
 
 class StorageError(AmadError):

@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from amad.cli.options import resolve_config
+from amad.errors import CorruptPointerError
 from amad.storage.fleet import FleetRow, fleet_rows, format_age
 from amad.storage.registry import Registry, VersionInfo, list_models
 from amad.storage.store import store_from_config, store_from_uri
@@ -38,6 +39,11 @@ def _common(fn: Any) -> Any:
     fn = click.option("--model", help="Model name (default: publish.model_name).")(fn)
     fn = click.option("--store", "store_uri", help=f"Store URI (default: ${STORE_ENV}).")(fn)
     return fn
+
+
+def _nonempty(value: str, hint: str) -> None:
+    if not value.strip():
+        raise click.BadParameter("must name a version, not be empty", param_hint=hint)
 
 
 def _run_id(run_id: str | None) -> str:
@@ -78,7 +84,11 @@ def list_cmd(
     reg = _registry(store_uri, model, config)
     if entity:
         reg = Registry(reg.store, reg.model_name, entity=entity)
-    champ = reg.champion()
+    corrupt: CorruptPointerError | None = None
+    try:
+        champ = reg.champion()
+    except CorruptPointerError as exc:  # still list the versions, then fail with exit 6
+        champ, corrupt = None, exc
     infos = reg.list_versions()
     fleet = [] if entity else fleet_rows(reg.store, reg.model_name, metric=metric)
     if as_json:
@@ -90,17 +100,19 @@ def list_cmd(
                     "champion": champ.to_dict() if champ else None,
                     "versions": [i.to_dict() for i in infos],
                     "fleet": [row.to_dict() for row in fleet],
+                    "champion_error": str(corrupt) if corrupt else None,
                 },
                 indent=2,
             )
         )
+        if corrupt:
+            raise corrupt
         return
     others = [m for m in list_models(reg.store) if m != reg.model_name]
     scope = f" entity {reg.entity}" if reg.entity else ""
     click.echo(f"model {reg.model_name}{scope} in {reg.store.uri}")
-    click.echo(
-        f"champion: {champ.version} (generation {champ.generation})" if champ else "champion: none"
-    )
+    none = "champion: CORRUPT (see the error below)" if corrupt else "champion: none"
+    click.echo(f"champion: {champ.version} (generation {champ.generation})" if champ else none)
     for info in infos:
         click.echo(_row(info, champ.version if champ else None))
     if not infos:
@@ -108,6 +120,8 @@ def list_cmd(
     _echo_fleet(fleet)
     if others:
         click.echo(f"other models: {', '.join(others)}")
+    if corrupt:
+        raise corrupt
 
 
 def _echo_fleet(rows: list[FleetRow]) -> None:
@@ -160,9 +174,12 @@ def publish_cmd(
     """Upload a bundle as a new immutable version (idempotent); prints the version id."""
     reg = _registry(store_uri, model, config)
     metrics = json.loads(Path(metrics_file).read_text()) if metrics_file else None
+    from amad.detector.bundle import load_bundle  # publish only what loads and scores
+
     version = reg.publish_version(
-        bundle, run_id=_run_id(run_id), metrics=metrics, data_version=data_version
-    )
+        bundle, run_id=_run_id(run_id), metrics=metrics, data_version=data_version,
+        check=load_bundle,
+    )  # fmt: skip
     click.echo(version)
 
 
@@ -179,7 +196,8 @@ def promote_cmd(
     run_id: str | None,
     reason: str,
 ) -> None:
-    """Make VERSION the champion after verifying every file."""
+    """Make VERSION the champion after verifying every file (repairs a corrupt pointer)."""
+    _nonempty(version, "VERSION")
     ptr = _registry(store_uri, model, config).promote(
         version, run_id=_run_id(run_id), reason=reason
     )
@@ -199,7 +217,9 @@ def rollback_cmd(
     run_id: str | None,
     reason: str,
 ) -> None:
-    """Put the previous champion back."""
+    """Put the previous champion back (repairs a corrupt pointer from the history)."""
+    if to_version is not None:
+        _nonempty(to_version, "--to")
     ptr = _registry(store_uri, model, config).rollback(
         run_id=_run_id(run_id), reason=reason, to_version=to_version
     )

@@ -216,10 +216,14 @@ def verify_bundle(bundle_dir: str | Path) -> dict[str, Any]:
     missing_required = sorted(set(FILES) - set(files))
     if missing_required:
         raise ArtifactError(f"{root}: manifest does not list {', '.join(missing_required)}")
+    if root.is_symlink() or any(p.is_symlink() for p in root.iterdir()):
+        raise ArtifactError(f"{root}: a bundle may not hold symlinks")
     present = {p.name for p in root.iterdir()} - {MANIFEST}
     for name in sorted(present - set(files)):
         raise ArtifactError(f"{root}: unexpected file {name!r} not listed in the manifest")
     for name, meta in sorted(files.items()):
+        if Path(name).name != name or name in ("", ".", ".."):  # a bundle is one flat folder
+            raise ArtifactError(f"{root}: manifest path {name!r} points outside the bundle")
         path = root / name
         if not path.is_file():
             raise ArtifactError(f"{root}: file {name!r} listed in the manifest is missing")

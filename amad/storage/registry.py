@@ -32,12 +32,18 @@ import logging
 import re
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
-from amad.errors import ArtifactError, ConflictError, ObjectNotFoundError, PromotionError
+from amad.errors import (
+    ArtifactError,
+    ConflictError,
+    CorruptPointerError,
+    ObjectNotFoundError,
+    PromotionError,
+)
 from amad.files import sha256_bytes
 from amad.storage.records import (
     ChampionPointer,
@@ -105,10 +111,17 @@ class Registry:
         run_id: str,
         metrics: Mapping[str, Any] | None = None,
         data_version: str | None = None,
+        check: Callable[[Path], object] | None = None,
     ) -> str:
-        """Upload a bundle as an immutable version and return its id (idempotent per bundle)."""
+        """Upload a bundle as an immutable version and return its id (idempotent per bundle).
+
+        ``check`` (e.g. ``amad.detector.bundle.load_bundle``) must accept the bundle before any
+        byte is uploaded; this package never imports the model, so the caller passes it.
+        """
         root = Path(bundle_dir)
         manifest_bytes, files = self._read_local_bundle(root)
+        if check is not None:
+            check(root)
         version = self._claim_version(sha256_bytes(manifest_bytes)[:12])
         if self.store.exists(self._vkey(version, VERSION_FILE)):
             log.info("%s: bundle already published as %s", self.model_name, version)
@@ -141,10 +154,15 @@ class Registry:
         path = root / BUNDLE_MANIFEST
         if not path.is_file():
             raise ArtifactError(f"{root} has no {BUNDLE_MANIFEST}; not a bundle")
+        links = sorted(p.name for p in root.rglob("*") if p.is_symlink())
+        if links or root.is_symlink():
+            raise ArtifactError(f"{root}: a bundle may not hold symlinks ({', '.join(links[:3])})")
         manifest_bytes = path.read_bytes()
         listed = bundle_file_hashes(load_json(manifest_bytes, str(path)))
         for rel, digest in listed.items():
             file = root / rel
+            if Path(rel).is_absolute() or ".." in Path(rel).parts or not rel.strip():
+                raise ArtifactError(f"{root}: manifest path {rel!r} points outside the bundle")
             if not file.is_file():
                 raise ArtifactError(f"{root}: {rel!r} is listed in the manifest but missing")
             if sha256_bytes(file.read_bytes()) != digest:
@@ -253,12 +271,37 @@ class Registry:
         return out
 
     def champion(self) -> ChampionPointer | None:
-        """The current champion pointer (with its ETag), or None before the first promotion."""
+        """The current champion pointer (with its ETag), or None before the first promotion.
+
+        A pointer that exists but cannot be read raises ``CorruptPointerError``; ``promote``
+        and ``rollback`` replace it (see ``_current_or_recovered``).
+        """
         try:
             data, etag = self.store.get_bytes(self.pointer_key)
         except ObjectNotFoundError:
             return None
-        return ChampionPointer.from_bytes(data, etag)
+        try:
+            return ChampionPointer.from_bytes(data, etag)
+        except ArtifactError as exc:
+            raise CorruptPointerError(
+                f"{self.model_name}: the champion pointer {self.pointer_key} is corrupt ({exc}); "
+                "`amad registry promote VERSION` or `amad registry rollback` replaces it",
+                etag=etag,
+            ) from exc
+
+    def _current_or_recovered(self) -> ChampionPointer | None:
+        """The champion; for a corrupt pointer, the last pointer the history recorded, carrying
+        the corrupt object's ETag (so the repair is still a compare-and-swap on it)."""
+        try:
+            return self.champion()
+        except CorruptPointerError as exc:
+            events = self.history()
+            last = max(events, key=lambda e: int(e.get("generation", 0)), default=None)
+            log.warning("%s; rebuilding it from history generation %s", exc,
+                        last.get("generation") if last else "none")  # fmt: skip
+            if last is None:
+                return ChampionPointer(self.model_name, "", "", "corrupt", "", 0, [], exc.etag)
+            return ChampionPointer.from_bytes(json_bytes(last), exc.etag or "")
 
     def history(self) -> list[dict[str, Any]]:
         """Every promotion/rollback event, oldest first."""
@@ -281,18 +324,24 @@ class Registry:
         by default the pointer is read now.
         """
         self.verify(version)
-        current = self.champion() if isinstance(expected, _Read) else expected
+        current = self._current_or_recovered() if isinstance(expected, _Read) else expected
         if current is not None and current.version == version:
             log.info("%s: %s is already the champion", self.model_name, version)
             return current
-        lineage = [*current.lineage, current.version][-_MAX_LINEAGE:] if current else []
+        lineage = (
+            [*current.lineage, current.version][-_MAX_LINEAGE:]
+            if current and current.version
+            else []
+        )
         return self._move(current, version, lineage, run_id, reason, "promote", decision)
 
     def rollback(
         self, *, run_id: str, reason: str = "rollback", to_version: str | None = None
     ) -> ChampionPointer:
         """Put the previous champion (or ``to_version`` from the lineage) back in place."""
-        current = self.champion()
+        if to_version is not None and not to_version.strip():
+            raise PromotionError(f"{self.model_name}: rollback target is empty (give a version)")
+        current = self._current_or_recovered()
         if current is None or not current.lineage:
             raise PromotionError(f"{self.model_name}: no earlier champion to roll back to")
         target = to_version or current.lineage[-1]
@@ -312,7 +361,7 @@ class Registry:
         action: Literal["promote", "rollback"],
         decision: Mapping[str, Any] | None,
     ) -> ChampionPointer:
-        if current is not None:
+        if current is not None and current.version:  # not the stand-in for a corrupt pointer
             self._write_history(current, action="recovered", previous=None, decision=None)
         new = ChampionPointer(
             model_name=self.model_name,

@@ -3,15 +3,38 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from amad.cli import cli, main
+from amad.config import build_config
+from amad.detector.recipe import train_prepared
+from amad.series.loaders import load_series
+from amad.series.windows import build_windows
 from amad.storage.registry import Registry
 from amad.storage.store import LocalStore
-from tests.unit.storage.test_registry import make_bundle
+
+TINY = {
+    "data": {"synthetic": {"n_channels": 2, "train_steps": 300, "test_steps": 200}},
+    "windows": {"length": 20, "train_stride": 2, "score_stride": 10},
+    "model": {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 16},
+    "train": {"epochs": 1, "batch_size": 16, "max_windows_per_epoch": 16, "device": "cpu"},
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two real, loadable bundles (publish loads a bundle before accepting it)."""
+    root = tmp_path_factory.mktemp("trained")
+    out = {}
+    for seed in ("1", "2"):
+        cfg = build_config({**TINY, "train": {**TINY["train"], "seed": int(seed)}})
+        prepared = build_windows(load_series(cfg.data), cfg.windows)
+        out[seed] = train_prepared(cfg, prepared, root / seed, progress=False).path
+    return out
 
 
 def run(*args: str) -> str:
@@ -20,17 +43,18 @@ def run(*args: str) -> str:
     return result.output
 
 
-def test_publish_promote_list_rollback_fetch(tmp_path: Path) -> None:
+def test_publish_promote_list_rollback_fetch(tmp_path: Path, trained: dict[str, Path]) -> None:
     store = ["--store", str(tmp_path / "reg"), "--model", "demo"]
+    shutil.copytree(trained["1"], tmp_path / "b1")
     v1 = run(
         "registry",
         "publish",
-        str(make_bundle(tmp_path / "b1", "1")),
+        str(tmp_path / "b1"),
         *store,
         "--data-version",
         "d1",
     ).strip()
-    v2 = run("registry", "publish", str(make_bundle(tmp_path / "b2", "2")), *store).strip()
+    v2 = run("registry", "publish", str(trained["2"]), *store).strip()
     assert "generation 1" in run("registry", "promote", v1, *store)
     assert "generation 2" in run("registry", "promote", v2, *store, "--reason", "better")
     listing = run("registry", "list", *store)
@@ -45,9 +69,11 @@ def test_publish_promote_list_rollback_fetch(tmp_path: Path) -> None:
     assert (out / "manifest.json").read_bytes() == (tmp_path / "b1" / "manifest.json").read_bytes()
 
 
-def test_store_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_store_from_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trained: dict[str, Path]
+) -> None:
     monkeypatch.setenv("AMAD_STORE", str(tmp_path / "reg"))
-    v = run("registry", "publish", str(make_bundle(tmp_path / "b", "1")), "--model", "m").strip()
+    v = run("registry", "publish", str(trained["1"]), "--model", "m").strip()
     assert Registry(LocalStore(tmp_path / "reg"), "m").show(v).version == v
 
 
