@@ -52,11 +52,13 @@ def _entity_alerts(
 ) -> list[Alert]:
     """Alerts of one entity: ``rows`` its raw batch rows, ``scored`` its scores, both by time."""
     contract = Contract(cfg.contract)
-    if len(rows) != len(scored):
-        raise DataError(f"entity {entity}: {len(rows)} batch rows but {len(scored)} scores")
+    rows = rows[rows[contract.timestamp].isin(scored[contract.timestamp])]  # the scored rows
     flags = scored["flag"].to_numpy(dtype=bool)
-    errors = None  # a batch shorter than one window (scored with kept context): no attribution
-    if len(rows) >= bundle.config.windows.length:
+    errors = None  # fewer rows than one window (scored after kept context): no attribution
+    if len(rows) != len(scored):
+        log.warning("entity %s: %d batch rows for %d scores; alerts without channels",
+                    entity, len(rows), len(scored))  # fmt: skip
+    elif len(rows) >= bundle.config.windows.length:
         x = bundle.scaler.transform(rows[contract.metric_names].to_numpy(dtype=np.float32))
         errors = channel_errors(
             bundle.model,
@@ -98,7 +100,7 @@ def batch_alerts(
     raw = _read_source(source)
     data_version = sha256_bytes(raw)[:16]
     scores = pd.read_parquet(scores_path)
-    flagged = sorted(scores.loc[scores["flag"], contract.entity].astype(str).unique())
+    flagged = sorted(scores.loc[scores["flag"].astype(bool), contract.entity].astype(str).unique())
     alerts: list[Alert] = []
     frame = (
         schema.prepare_frame(schema.read_batch(raw, source, contract=contract), contract)
