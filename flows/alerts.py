@@ -16,13 +16,16 @@ Steps (each a task around one library call):
 
 Notification is at most once: an alert is logged before it is announced, so a run that fails
 after step 2 does not notify that alert again on retry. A table artifact ``alerts`` lists the
-batch's alerts and whether each was new.
+batch's alerts and whether each was new; ``worst-alert`` plots the scores of the entity with the
+highest-peak alert against its threshold.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.blocks.core import Block
@@ -33,6 +36,7 @@ from amad.detector.alerting import batch_alerts
 from amad.evaluation.alerts import Alert, alert_table
 from amad.storage.alert_log import open_alerts
 from amad.storage.store import store_from_uri
+from flows import reports
 from flows.runtime import STORAGE_RETRIES, load_run_config, route_library_logs
 
 EVENT = "amad.alert.opened"
@@ -110,6 +114,26 @@ def notify_alerts(new: list[dict[str, Any]], block_name: str) -> int:
     return len(new)
 
 
+@task(name="plot-worst-alert")
+def plot_worst_alert(
+    alerts: list[dict[str, Any]], scores_file: str, out_dir: str, entity_column: str
+) -> str | None:
+    """PNG of the entity's scores in the batch with the threshold, for the highest-peak alert."""
+    if not alerts:
+        return None
+    worst = max(alerts, key=lambda a: a["peak_score"])
+    scores = pd.read_parquet(scores_file)
+    entity_scores = scores[scores[entity_column].astype(str) == str(worst["entity"])]["score"]
+    channels = ", ".join(c["name"] for c in worst.get("channels", []))
+    title = f"worst alert: {worst['entity']} {worst['start']} .. {worst['end']} ({channels})"
+    png = reports.render_scores_png(
+        entity_scores.to_numpy(dtype=float), None, worst["threshold"], title=title
+    )
+    path = reports.write_png(png, Path(out_dir) / "worst_alert.png")
+    reports.report_scores_plot(png, location=str(path.resolve()), key="worst-alert")
+    return str(path)
+
+
 @flow(name="alerts")
 def raise_alerts(
     champions: dict[str, dict[str, str]],
@@ -133,6 +157,7 @@ def raise_alerts(
     fresh = {a["alert_id"] for a in new}
     table = alert_table([Alert.from_dict(a) for a in found["alerts"]])
     rows = [{**row, "new": row["alert_id"] in fresh} for row in table]
+    plot_worst_alert(found["alerts"], scores_file, out_dir, cfg.contract.entity_column)
     create_table_artifact(rows or [{"alerts": "none"}], key="alerts",
                           description=f"Alerts of {source}")  # fmt: skip
     return {"alerts": len(found["alerts"]), "new": len(new), "notified": notified,

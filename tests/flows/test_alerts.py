@@ -126,6 +126,7 @@ def test_one_anomaly_notifies_once(
     assert [a["alert_id"] for a in alerts] == first["new_ids"]  # same id both times
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["alerts"]))
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["alerts", "worst-alert"]))
         )
-    assert found
+    assert {a.key for a in found} == {"alerts", "worst-alert"}
+    assert (tmp_path / "a" / "worst_alert.png").read_bytes().startswith(b"\x89PNG")
