@@ -8,6 +8,14 @@ assumes), all bound to 127.0.0.1. Without identities SeaweedFS accepts any crede
 them SigV4 is enforced. By default it creates a missing bucket on upload; here
 ``-s3.autoCreateBucket=false`` makes such a write fail as on AWS, and buckets are created
 explicitly (``create_buckets``, versioning on).
+
+With identities, S3 is the only unauthenticated-free way in: ``weed`` runs in ``config_dir``,
+where a fresh ``security.toml`` (0600) sets random JWT keys for volume writes and reads and
+for filer writes and reads, so the filer's and volume servers' HTTP APIs refuse a request
+without a token (the filer port otherwise reads and writes any object, bypassing SigV4), and
+their web UIs are off. The data and config folders are 0700 and ``weed`` runs with umask 077,
+so its files are the owner's alone. (The gRPC ports stay unauthenticated on 127.0.0.1: SeaweedFS
+protects them only with mutual TLS, which this local stack does not set up.)
 """
 
 from __future__ import annotations
@@ -109,6 +117,13 @@ def write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
+
+
+def security_toml() -> str:
+    """A SeaweedFS ``security.toml`` with fresh random JWT keys for every HTTP data path."""
+    sections = ("jwt.signing", "jwt.signing.read", "jwt.filer_signing", "jwt.filer_signing.read")
+    body = "".join(f'[{name}]\nkey = "{secrets.token_hex(32)}"\n\n' for name in sections)
+    return body + "[access]\nui = false\nfiler = false\n"
 
 
 @dataclass(frozen=True)
@@ -213,19 +228,35 @@ class SeaweedServer:
             args.append(f"-s3.config={self.identities_path}")
         return args
 
+    @property
+    def security_path(self) -> Path:
+        return self.config_dir / "security.toml"
+
+    def _write_config(self) -> None:
+        """Private folders, identities and (with identities) the JWT ``security.toml``."""
+        for folder in (self.config_dir, self.data_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+            folder.chmod(0o700)
+        if self.credentials is None:
+            self.security_path.unlink(missing_ok=True)
+            return
+        write_private(self.identities_path, self.credentials.identities_json())
+        write_private(self.security_path, security_toml())
+
     def start(self, *, timeout: float = 30.0) -> float:
         """Start and wait until S3 answers and a volume server has joined; return the seconds."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        if self.credentials is not None:
-            write_private(self.identities_path, self.credentials.identities_json())
-        with open(self.log_path, "ab") as logf:
+        self._write_config()
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "ab") as logf:
             self.process = subprocess.Popen(
                 self.command(),
+                cwd=self.config_dir,  # weed reads ./security.toml first
                 stdin=subprocess.DEVNULL,
                 stdout=logf,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: Ctrl+C in a shell spares it
                 close_fds=True,
+                umask=0o077,
             )
         try:
             waited = wait_http(self.endpoint_url + "/", timeout=timeout, proc=self.process)
