@@ -7,7 +7,7 @@
 gets its own windows, model, decision and registry champion. The entities fan out as one
 ``retrain-entity`` task each (which runs that entity's ``entity-pipeline`` flow, so its local
 files stay on one worker) on the task runner ``fleet.runner`` names (``runtime.task_runner``:
-Prefect's thread pool, or a Dask cluster). One entity's failure never stops another's
+Prefect's thread pool, ``fleet.threads`` entities at a time, or a Dask cluster). One entity's failure never stops another's
 promotion: the run ends Failed, naming the entities that failed and why, with every other
 entity's result in its data.
 
