@@ -56,7 +56,7 @@ def test_push_and_pull_a_data_version(
                     reports_dir=tmp_path / "reports")  # fmt: skip
 
     assert [o.status for o in report.outcomes] == ["accepted", "accepted", "quarantined"]
-    assert (quarantine / report.outcomes[2].sha256 / "b2.csv").read_bytes() == bad
+    assert (quarantine / report.outcomes[2].sha256 / "original" / "b2.csv").read_bytes() == bad
     version = versioning.commit(repo, data)
     assert versioning.commit(repo, data) == version  # unchanged data, same version
     versioning.push(repo, data)
