@@ -173,8 +173,9 @@ def ingest_cmd(sources: tuple[str, ...], use_dvc: bool, push: bool, as_json: boo
     Path(c.data_dir).mkdir(parents=True, exist_ok=True)
     with dataset_lock(c.data_dir):  # batches and their data version, as one critical section
         report = ingest(sources, c, c.data_dir, c.quarantine_dir, reports_dir=c.reports_dir)
-        changed = report.changed and use_dvc
-        version = record_version(cfg, push=push) if changed else data_version(cfg)
+        # not only when this run changed the data: a retry finishes an earlier run's add/push
+        settle = use_dvc and (report.changed or data_version(cfg) is not None)
+        version = record_version(cfg, push=push) if settle else data_version(cfg)
     if as_json:
         click.echo(json.dumps({**report.to_dict(), "data_version": version}, indent=2))
     else:

@@ -405,7 +405,8 @@ def ingest_batch(uri: str | Path, cfg: AmadConfig, *, push: bool = True) -> Batc
     with dataset_lock(c.data_dir):  # one critical section: the batch and its data version
         report = ingest([uri], c, c.data_dir, c.quarantine_dir, reports_dir=c.reports_dir)
         outcome = report.outcomes[0]
-        if report.changed:
+        # also when unchanged: a retry finishes an earlier run's interrupted dvc add/push
+        if report.changed or data_version(cfg) is not None:
             outcome.data_version = record_version(cfg, push=push)
         else:
             outcome.data_version = data_version(cfg)

@@ -158,6 +158,11 @@ def commit(root: str | Path, data_dir: str | Path = "data") -> str:
     version = data_version(repo, rel)
     if version is None:
         raise DataError(f"dvc add did not write {rel}.dvc")
+    state = _status(repo, _dvc_file(repo, rel))
+    if state is not None:  # e.g. a full disk inside dvc add: the record names a version the
+        raise DataError(  # cache does not hold, which no worker could check out
+            f"dvc add left {rel.as_posix()} {state}: version {version} is not in the DVC cache"
+        )
     log.info("data version %s recorded in %s.dvc", version, rel.as_posix())
     return version
 

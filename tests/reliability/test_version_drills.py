@@ -1,0 +1,69 @@
+"""Drills on data versioning (issue 13, item 4): a retry finishes an unfinished dvc add/push
+instead of reporting the batch as a duplicate with a version no worker can check out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from amad.cli import main
+from amad.config import ColumnSpec, SyntheticConfig
+from amad.series.synthetic import generate, to_frame
+from amad.telemetry import versioning
+from amad.telemetry.corruptions import to_csv_bytes
+
+COLUMNS = [ColumnSpec(name=f"m{i}") for i in range(3)]
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out = capsys.readouterr()
+    return int(exc.value.code or 0), out.out, out.err
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = versioning.init_repo(tmp_path / "repo", no_scm=True)
+    versioning.run_dvc(["remote", "add", "-d", "good", str(tmp_path / "remote")], root)
+    (tmp_path / "a-file").write_text("a remote cannot live under a file")
+    versioning.run_dvc(["remote", "add", "broken", str(tmp_path / "a-file" / "remote")], root)
+    params = {"contract": {"columns": [c.model_dump() for c in COLUMNS]}}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    series = generate(SyntheticConfig(n_channels=3), n_steps=40, seed=0)
+    frame = to_frame(series, entity="e1", start=pd.Timestamp("2024-07-01T00:00:00Z"),
+                     cadence_s=60, columns=COLUMNS)  # fmt: skip
+    (root / "b0.csv").write_bytes(to_csv_bytes(frame))
+    monkeypatch.chdir(root)
+    return root
+
+
+def in_sync(repo: Path) -> bool:
+    local = versioning.run_dvc(["status", "data.dvc"], repo).lower()
+    cloud = versioning.run_dvc(["status", "-c", "-r", "good", "data.dvc"], repo).lower()
+    return "up to date" in local and "in sync" in cloud
+
+
+@pytest.mark.slow
+def test_a_failed_push_is_finished_by_the_retry(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(["ingest", "b0.csv", "--set", "contract.dvc_remote=broken"], capsys)
+    assert code == 9, err  # the batch is in, but not pushed: not a success
+    code, out, err = run(["ingest", "b0.csv"], capsys)
+    assert code == 0 and "duplicate" in out, err
+    assert in_sync(repo)
+
+
+@pytest.mark.slow
+def test_a_batch_committed_but_never_added_is_versioned_by_the_retry(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(["ingest", "b0.csv", "--no-dvc"], capsys)  # as if killed before dvc add
+    assert code == 0, err
+    code, out, err = run(["ingest", "b0.csv"], capsys)
+    assert code == 0 and "duplicate" in out, err
+    assert (repo / "data.dvc").is_file() and in_sync(repo)
