@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck unit bench clean
+.PHONY: setup demo test lint typecheck unit bench clean browser
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,11 +22,19 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check amad flows tests benchmarks
+	$(BIN)/ruff format --check amad flows tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# Debian's chromium for the browser tests (tests/browser/), where apt can install it; the tests
+# skip with a clear reason where it cannot.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && timeout 600 apt-get install -y -q chromium >/dev/null 2>&1; } \
+	  || echo "chromium not installed: the browser tests will skip"
+
+unit: $(STAMP) browser
 	$(BIN)/pytest -q
 
 test: lint typecheck unit

@@ -38,7 +38,7 @@ T = TypeVar("T")
 
 def train_limited(task: T, cfg: AmadConfig) -> T:
     """``task`` with ``timeout_seconds = timeouts.train_s`` of this run's config."""
-    return task.with_options(timeout_seconds=cfg.timeouts.train_s)  # type: ignore[attr-defined, no-any-return]
+    return task.with_options(timeout_seconds=cfg.timeouts.train_s)  # type: ignore[attr-defined]
 
 
 def run_deployment_within(

@@ -154,7 +154,7 @@ def _events(mask: np.ndarray) -> np.ndarray:
     return segs
 
 
-def _trapezoid(f, lo: float, hi: float, breaks: list[float]) -> float:  # type: ignore[no-untyped-def]
+def _trapezoid(f, lo: float, hi: float, breaks: list[float]) -> float:
     """Exact integral over ``[lo, hi]`` of a continuous function linear between ``breaks``."""
     if hi <= lo:
         return 0.0

@@ -87,7 +87,7 @@ class _ToeplitzRowNormalise(torch.autograd.Function):
         return p
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Tensor:  # type: ignore[override]
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
         p, total, positive = ctx.saved_tensors
         grad_mixed = grad.new_zeros(ctx.mixed_shape)
         dot = torch.linalg.vecdot(grad, p).unsqueeze(-1)  # (..., t, 1): sum_j grad_j P_j

@@ -103,7 +103,7 @@ class _MaxMinKL(torch.autograd.Function):
         return torch.linalg.vecdot(diff, log_ratio)  # (b, h, t)
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor]:
         p, s, diff, log_ratio = ctx.saved_tensors
         g = grad.unsqueeze(-1).to(diff.dtype)  # (b, h, t, 1)
         # d/dp (p-s)(lp-ls) = (lp-ls) + (p-s)/(p+eps);  -d/ds = (lp-ls) + (p-s)/(s+eps)

@@ -24,7 +24,7 @@ Frame: TypeAlias = pd.DataFrame
 
 def to_csv_bytes(frame: Frame, **kwargs: object) -> bytes:
     """A frame as contract CSV: UTF-8, ',' delimited, ISO 8601 timestamps, '\\n' line ends."""
-    return frame.to_csv(index=False, lineterminator="\n", **kwargs).encode("utf-8")  # type: ignore[arg-type]
+    return frame.to_csv(index=False, lineterminator="\n", **kwargs).encode("utf-8")
 
 
 def to_parquet_bytes(frame: Frame) -> bytes:

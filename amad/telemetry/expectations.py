@@ -60,44 +60,44 @@ def _numeric(column: pd.Series) -> pd.Series:
     return column
 
 
-class ColumnMeanNumeric(ColumnAggregateMetricProvider):  # type: ignore[misc]
+class ColumnMeanNumeric(ColumnAggregateMetricProvider):
     """Mean of a numeric column (NaN skipped), without GX's per-value Decimal scan."""
 
     metric_name = "amad.column.mean"
 
-    @column_aggregate_value(engine=PandasExecutionEngine)  # type: ignore[misc]
+    @column_aggregate_value(engine=PandasExecutionEngine)
     def _pandas(cls, column: pd.Series, **kwargs: Any) -> float:
         return float(_numeric(column).mean())
 
 
-class ColumnStdevNumeric(ColumnAggregateMetricProvider):  # type: ignore[misc]
+class ColumnStdevNumeric(ColumnAggregateMetricProvider):
     """Sample standard deviation of a numeric column, without the Decimal scan."""
 
     metric_name = "amad.column.stdev"
 
-    @column_aggregate_value(engine=PandasExecutionEngine)  # type: ignore[misc]
+    @column_aggregate_value(engine=PandasExecutionEngine)
     def _pandas(cls, column: pd.Series, **kwargs: Any) -> float:
         return float(_numeric(column).std())
 
 
-class ColumnSumNumeric(ColumnAggregateMetricProvider):  # type: ignore[misc]
+class ColumnSumNumeric(ColumnAggregateMetricProvider):
     """Sum of a numeric column (NaN skipped), without the Decimal scan."""
 
     metric_name = "amad.column.sum"
 
-    @column_aggregate_value(engine=PandasExecutionEngine)  # type: ignore[misc]
+    @column_aggregate_value(engine=PandasExecutionEngine)
     def _pandas(cls, column: pd.Series, **kwargs: Any) -> float:
         return float(_numeric(column).sum())
 
 
-class ExpectColumnSumNumericToBeBetween(gxe.ExpectColumnSumToBeBetween):  # type: ignore[misc]
+class ExpectColumnSumNumericToBeBetween(gxe.ExpectColumnSumToBeBetween):
     """``expect_column_sum_to_be_between`` on the fast numeric sum."""
 
     metric_dependencies = ("amad.column.sum",)
 
     def _validate(
         self, metrics: dict, runtime_configuration: Any = None, execution_engine: Any = None
-    ) -> Any:  # type: ignore[override]
+    ) -> Any:
         return self._validate_metric_value_between(
             metric_name="amad.column.sum",
             metrics=metrics,
@@ -106,14 +106,14 @@ class ExpectColumnSumNumericToBeBetween(gxe.ExpectColumnSumToBeBetween):  # type
         )
 
 
-class ExpectColumnMeanNumericToBeBetween(gxe.ExpectColumnMeanToBeBetween):  # type: ignore[misc]
+class ExpectColumnMeanNumericToBeBetween(gxe.ExpectColumnMeanToBeBetween):
     """``expect_column_mean_to_be_between`` on the fast numeric mean."""
 
     metric_dependencies = ("amad.column.mean",)
 
     def _validate(
         self, metrics: dict, runtime_configuration: Any = None, execution_engine: Any = None
-    ) -> Any:  # type: ignore[override]
+    ) -> Any:
         return self._validate_metric_value_between(
             metric_name="amad.column.mean",
             metrics=metrics,
@@ -122,14 +122,14 @@ class ExpectColumnMeanNumericToBeBetween(gxe.ExpectColumnMeanToBeBetween):  # ty
         )
 
 
-class ExpectColumnStdevNumericToBeBetween(gxe.ExpectColumnStdevToBeBetween):  # type: ignore[misc]
+class ExpectColumnStdevNumericToBeBetween(gxe.ExpectColumnStdevToBeBetween):
     """``expect_column_stdev_to_be_between`` on the fast numeric standard deviation."""
 
     metric_dependencies = ("amad.column.stdev",)
 
     def _validate(
         self, metrics: dict, runtime_configuration: Any = None, execution_engine: Any = None
-    ) -> Any:  # type: ignore[override]
+    ) -> Any:
         return self._validate_metric_value_between(
             metric_name="amad.column.stdev",
             metrics=metrics,

@@ -325,7 +325,7 @@ def iter_ingest(
         except (PermanentStorageError, ValueError, OSError) as exc:
             yield _unreadable(source, exc, dirs["reports_dir"])
             continue
-        yield ingest_bytes(data, source.name, contract, **dirs)  # type: ignore[arg-type]
+        yield ingest_bytes(data, source.name, contract, **dirs)
 
 
 def ingest(
