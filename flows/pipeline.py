@@ -49,9 +49,9 @@ from flows.validate_telemetry import validate_telemetry
 
 @task(name="trained-data-versions", **STORAGE_RETRIES)
 def trained_data_versions(config_path: str | None, overrides: dict[str, Any] | None) -> list[str]:
-    """Data versions some registered version (champion or rejected challenger) was trained on."""
-    registry = registry_for(load_run_config(config_path, overrides))
-    return sorted({v.data_version for v in registry.list_versions() if v.data_version})
+    """Data versions already compared and decided (a version trained on them met the champion);
+    a challenger published by a run that failed before its decision does not count."""
+    return registry_for(load_run_config(config_path, overrides)).decided_data_versions()
 
 
 @task(name="find-version-by-run", **STORAGE_RETRIES)

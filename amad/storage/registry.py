@@ -412,6 +412,17 @@ class Registry:
         except ConflictError:
             log.debug("history event %s already written", key)
 
+    def decided_data_versions(self) -> list[str]:
+        """Data versions "trained on" in the pipeline's sense: some version trained on them was
+        compared with the champion and decided. A published challenger whose run failed before
+        its decision does not count, so the next run retries that data version."""
+        decided = set()
+        for key in self.store.list(f"{self.base}/decisions/"):
+            if key.endswith(".json"):
+                decided.add(load_json(self.store.get_bytes(key)[0], key).get("challenger_version"))
+        infos = self.list_versions()
+        return sorted({i.data_version for i in infos if i.data_version and i.version in decided})
+
     def record_decision(self, decision: Mapping[str, Any], *, run_id: str) -> str:
         """Store a champion/challenger decision (promoted or not); return its key."""
         key = f"{self.base}/decisions/{utc_now():%Y%m%dT%H%M%S%fZ}-{sha256_bytes(run_id.encode())[:8]}.json"

@@ -19,6 +19,7 @@ from amad.series.loaders import load_series
 from amad.series.windows import build_windows
 from amad.storage.registry import Registry
 from amad.storage.store import LocalStore
+from tests.unit.storage.test_registry import make_bundle
 
 TINY = {
     "data": {"source": "synthetic",
@@ -120,3 +121,12 @@ def test_symlinks_and_outside_paths_are_refused_on_publish_and_load(
         with pytest.raises(ArtifactError, match=r"symlink|outside"):
             load_bundle(bad)
     assert reg.list_versions() == []
+
+
+def test_a_challenger_without_a_decision_leaves_its_data_version_to_retry(tmp_path: Path) -> None:
+    reg = Registry(LocalStore(tmp_path / "reg"), "m")
+    decided = reg.publish_version(make_bundle(tmp_path / "a", "1"), run_id="r1", data_version="d1")
+    reg.record_decision({"challenger_version": decided, "promote": False}, run_id="r1")
+    # run r2 trained and published on d2, then died before champion/challenger decided
+    reg.publish_version(make_bundle(tmp_path / "b", "2"), run_id="r2", data_version="d2")
+    assert reg.decided_data_versions() == ["d1"]
