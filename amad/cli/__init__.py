@@ -2,7 +2,8 @@
 
 Each module in ``COMMAND_MODULES`` defines ``register(group)``. Library errors (``AmadError``)
 become a one-line message on stderr and the exit code from ``amad.errors.EXIT_CODES``; nothing
-else is caught, so real bugs keep their tracebacks.
+else but ``OSError`` (a full disk, a name too long: one line, exit 1) is caught, so real
+bugs keep their tracebacks.
 """
 
 from __future__ import annotations
@@ -56,4 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    except OSError as exc:  # the machine, not a bug: a full disk, a name too long, a lost file
+        click.echo(f"amad: error: {exc}", err=True)
+        sys.exit(1)
     sys.exit(0)

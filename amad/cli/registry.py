@@ -18,10 +18,10 @@ from typing import Any
 import click
 
 from amad.cli.options import resolve_config
-from amad.errors import CorruptPointerError
+from amad.errors import ConfigError, CorruptPointerError, ObjectNotFoundError
 from amad.storage.fleet import FleetRow, fleet_rows, format_age
 from amad.storage.registry import Registry, VersionInfo, list_models
-from amad.storage.store import store_from_config, store_from_uri
+from amad.storage.store import LocalStore, store_from_config, store_from_uri
 
 STORE_ENV = "AMAD_STORE"
 
@@ -29,8 +29,18 @@ STORE_ENV = "AMAD_STORE"
 def _registry(store_uri: str | None, model: str | None, config: str | None) -> Registry:
     cfg = resolve_config(config).publish
     uri = store_uri or os.environ.get(STORE_ENV)
-    store = store_from_uri(uri) if uri else store_from_config(cfg)
-    return Registry(store, model or cfg.model_name)
+    try:  # an ftp:// store or a model name with a slash: one line and exit 2, not a traceback
+        store = store_from_uri(uri) if uri else store_from_config(cfg)
+        return Registry(store, model or cfg.model_name)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _existing(reg: Registry) -> Registry:
+    """``reg`` for a read: a local registry folder that does not exist is an error, not empty."""
+    if isinstance(reg.store, LocalStore) and not reg.store.root.is_dir():
+        raise ObjectNotFoundError(f"no registry at {reg.store.root} (check --store / ${STORE_ENV})")
+    return reg
 
 
 def _common(fn: Any) -> Any:
@@ -81,7 +91,7 @@ def list_cmd(
     metric: str,
 ) -> None:
     """Complete versions of a model (champion marked with *), then its fleet: one row per entity."""
-    reg = _registry(store_uri, model, config)
+    reg = _existing(_registry(store_uri, model, config))
     if entity:
         reg = Registry(reg.store, reg.model_name, entity=entity)
     corrupt: CorruptPointerError | None = None

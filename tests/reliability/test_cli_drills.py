@@ -104,6 +104,34 @@ def test_registry_reads_params_yaml_in_the_working_directory(
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"publish": {"model_name": "frompar"}}))
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("AMAD_STORE", raising=False)
+    (tmp_path / "reg").mkdir()
     code, out, err = run(["registry", "list", "--store", str(tmp_path / "reg")], capsys)
     assert code == 0, err
     assert "model frompar" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["--store", "ftp://host/x"], 2, "unsupported store"),
+        (["--model", "a/b"], 2, "invalid model name"),
+        ([], 9, "no registry at"),
+    ],
+)
+def test_registry_failures_are_one_line_with_their_exit_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], code: int, says: str
+) -> None:
+    argv = ["registry", "list", "--store", str(tmp_path / "missing"), *args]
+    got, out, err = run(argv, capsys)
+    assert got == code and says in err and len(err.strip().splitlines()) == 1, err
+    assert "no versions" not in out
+
+
+def test_an_os_error_is_one_line_and_exit_1(
+    named_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = _table(tmp_path, ["timestamp", *NAMES], "in.csv")
+    (tmp_path / "a-file").write_text("")
+    out = tmp_path / "a-file" / "scores.csv"  # its folder cannot be created: NotADirectoryError
+    code, _, err = run(["score", str(named_bundle), "--input", str(src), "--out", str(out)], capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
