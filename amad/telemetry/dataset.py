@@ -98,6 +98,18 @@ def tree_digest(data_dir: str | Path) -> str:
     return digest.hexdigest()
 
 
+def _entity_as_text(table: pa.Table, entity: str) -> pa.Table:
+    """The entity column as plain strings: a part written before ids were read as text (an id
+    inferred as a number or date) must not make the whole append-only dataset unreadable."""
+    if entity not in table.column_names:
+        return table
+    column = table.column(entity)
+    if pa.types.is_string(column.type):
+        return table
+    index = table.column_names.index(entity)
+    return table.set_column(index, entity, column.cast(pa.string()))
+
+
 def load_dataset(
     data_dir: str | Path, contract: Contract, *, entities: list[str] | None = None
 ) -> pd.DataFrame:
@@ -111,9 +123,8 @@ def load_dataset(
     ]
     if not paths:
         return pd.DataFrame(columns=contract.expected_columns(with_label=False))
-    frame = pa.concat_tables(
-        [pq.read_table(p) for p in paths], promote_options="permissive"
-    ).to_pandas()
+    tables = [_entity_as_text(pq.read_table(p), contract.entity) for p in paths]
+    frame = pa.concat_tables(tables, promote_options="permissive").to_pandas()
     return frame.sort_values([contract.entity, contract.timestamp], kind="stable").reset_index(
         drop=True
     )

@@ -88,3 +88,19 @@ def test_unusable_ids_are_quarantined_and_the_next_batch_still_lands(
     expected = "entity_id_length" if kind == "long_id" else "text_column_type"
     assert report.outcomes[0].failed_checks == [expected]
     assert dataset.entities(tmp_path / "data") == ["e1"]
+
+
+def test_a_part_written_with_an_inferred_id_type_stays_readable(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_bytes(to_csv_bytes(batch(["2024-01-01"], 0, n=30)))
+    second.write_bytes(to_csv_bytes(batch(["2024-01-01"], 48, n=30)))  # the next day: a new part
+    assert [o.status for o in run([first, second], tmp_path).outcomes] == ["accepted"] * 2
+    parts = dataset.committed_parts(tmp_path / "data")
+    assert len(parts) == 2
+    legacy = tmp_path / "data" / parts[0]  # as the old reader wrote it: the id as a date
+    table = pq.read_table(legacy)
+    index = table.column_names.index("entity")
+    dates = pa.array([pd.Timestamp("2024-01-01").date()] * table.num_rows, pa.date32())
+    pq.write_table(table.set_column(index, "entity", dates), legacy)
+    loaded = dataset.load_dataset(tmp_path / "data", CONTRACT)
+    assert len(loaded) == 60 and set(loaded["entity"]) == {"2024-01-01"}
