@@ -252,7 +252,7 @@ def _accept(
 ) -> None:
     stored = schema.storage_frame(prepared, contract)
     extra = None
-    if dataset.read_reference(data_dir) is None:
+    if dataset.read_reference(data_dir) is None and len(stored) >= 2:  # a std needs two rows
         ref = dataset.compute_reference(stored, contract, source=sha)
         extra = {dataset.REFERENCE: dataset.reference_bytes(ref)}
     dataset.stage_batch(

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from amad.files import atomic_write
+from amad.telemetry.schema import DT_S
 
 
 def _message(result: dict[str, Any], meta: dict[str, Any], exception: dict[str, Any]) -> str:
@@ -142,9 +143,12 @@ def summarise(
     unusable = {e["column"] for e in entries if e["check"] == "dtype" and e["column"]}
     unusable |= set(_missing_columns(result))
     errors, warnings, skipped = [], [], []
+    unjudged = _unjudged_checks(frame)
     for e in entries:
         if e["raised_exception"] and e["column"] in unusable:
             skipped.append(e)  # explained by a missing or mistyped column
+        elif e["check"] in unjudged:
+            skipped.append(e)  # needs two rows: a one-row batch cannot be flat or off-cadence
         elif e["severity"] == "error":
             errors.append(e)
         else:
@@ -163,6 +167,20 @@ def summarise(
         gx_result=result,
         renderer=renderer,
     )
+
+
+_STEP_CHECKS = frozenset({"cadence", "max_gap", "timestamps_increasing"})  # on the time deltas
+
+
+def _unjudged_checks(frame: pd.DataFrame) -> frozenset[str]:
+    """Checks a batch too short to judge fails vacuously: the flat check on a single row, the
+    time-step checks when no entity has two rows (every delta is undefined)."""
+    out: set[str] = set()
+    if len(frame) < 2:
+        out.add("flat_column")
+    if DT_S in frame.columns and len(frame) and not frame[DT_S].notna().any():
+        out |= _STEP_CHECKS
+    return frozenset(out)
 
 
 def _missing_columns(result: Any) -> list[str]:

@@ -74,3 +74,11 @@ def test_an_s3_key_with_a_space_is_rejected_and_the_others_land(
     assert by_name["b c.csv"].status == "quarantined"
     assert by_name["b c.csv"].failed_checks == ["unreadable_source"]
     assert by_name["a.csv"].status == by_name["d.csv"].status == "accepted"
+
+
+def test_a_valid_one_row_batch_can_pass(tmp_path: Path) -> None:
+    cfg = CFG.model_copy(update={"min_rows": 1})
+    one = tmp_path / "one.csv"
+    one.write_bytes(to_csv_bytes(frame(T0, n=1)))
+    report = ingest([one], cfg, tmp_path / "data", tmp_path / "q", reports_dir=tmp_path / "r")
+    assert [o.status for o in report.outcomes] == ["accepted"], report.outcomes[0].message
