@@ -3,15 +3,19 @@ scoring a forecaster (warm-up positions do not score, every step still gets a sc
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
-from amad.config import ModelConfig, ScoreConfig, TrainConfig, WindowConfig
+from amad.config import ModelConfig, ScoreConfig, TrainConfig, WindowConfig, build_config
 from amad.detector import train as trainer
+from amad.detector.bundle import load_bundle, save_bundle
 from amad.detector.scoring import calibrate, score_series
+from amad.detector.thresholds import Threshold
 from amad.nn.model import AMAD
-from amad.series.windows import sliding_windows
+from amad.series.windows import Scaler, sliding_windows
 
 TINY = ModelConfig(d_model=16, n_heads=2, n_layers=1, d_ff=16, n_scales=2, max_len=32,
                    proj_dim=8, objective="forecast", warmup=2)  # fmt: skip
@@ -71,3 +75,23 @@ def test_calibration_ignores_warmup_positions() -> None:
         out = model(torch.from_numpy(np.ascontiguousarray(val)), latents=False)
     err = (out.recon.numpy() - val)[:, 3:] ** 2  # positions 0..warmup weigh 0
     np.testing.assert_allclose(model.score_channel_scale.numpy(), err.mean(axis=(0, 1)), rtol=1e-4)
+
+
+def test_forecast_independent_bundle_round_trip(tmp_path: Path) -> None:
+    cfg = build_config({
+        "windows": {"length": 16, "score_stride": 4},
+        "model": {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 16, "warmup": 2,
+                  "objective": "forecast", "channels": "independent"},
+    })  # fmt: skip
+    torch.manual_seed(0)
+    model = AMAD(cfg.model, n_channels=3).eval()
+    raw = np.random.default_rng(0).normal(size=(80, 3)).astype(np.float32)
+    scaler = Scaler().fit(raw)
+    threshold = Threshold(value=0.5, method="percentile", kind="normalized", anomaly_ratio=1.0,
+                          n_fit=80)  # fmt: skip
+    path = save_bundle(tmp_path / "b", model=model, config=cfg, scaler=scaler,
+                       threshold=threshold, history=[{"epoch": 0.0, "val_rec": 0.3}],
+                       data_fingerprint="ab" * 32, extra_metrics={})  # fmt: skip
+    bundle = load_bundle(path)
+    expected = score_series(model, scaler.transform(raw), cfg.score, cfg.windows)
+    np.testing.assert_allclose(bundle.score(raw).scores, expected.of(cfg.score.kind), rtol=1e-6)
