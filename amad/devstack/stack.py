@@ -184,8 +184,10 @@ def _server_env(root: Path, port: int) -> dict[str, str]:
 def _start_prefect(root: Path, port: int | None, timeout: float = 120.0) -> dict[str, Any]:
     port = port or free_loopback_port()
     cmd = [*_prefect_cmd(), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    (root / "prefect").mkdir(parents=True, exist_ok=True)
-    with open(root / "prefect.log", "ab") as logf:
+    (root / "prefect").mkdir(mode=0o700, parents=True, exist_ok=True)
+    (root / "prefect").chmod(0o700)  # prefect.db holds every run's parameters and logs
+    fd = os.open(root / "prefect.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with open(fd, "ab") as logf:
         proc = subprocess.Popen(
             cmd,
             env=_server_env(root, port),
@@ -193,6 +195,7 @@ def _start_prefect(root: Path, port: int | None, timeout: float = 120.0) -> dict
             stdout=logf,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            umask=0o077,  # prefect.db and everything else the server writes: owner only
         )
     _DETACHED.append(proc)
     api_url = f"http://127.0.0.1:{port}/api"

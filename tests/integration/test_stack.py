@@ -105,6 +105,11 @@ def test_up_with_prefect_server_and_work_pools(tmp_path: Path) -> None:
         assert prefect["healthy"] and prefect["work_pools"] == ["cpu", "gpu"]
         assert _env(root)["PREFECT_API_URL"] == prefect["api_url"]
         assert (root / "prefect").is_dir()  # PREFECT_HOME inside the state folder
+        # the server's database and log are the owner's only (issue 13: prefect.db was 0644)
+        assert (root / "prefect").stat().st_mode & 0o077 == 0
+        assert (root / "prefect.log").stat().st_mode & 0o077 == 0
+        db = list((root / "prefect").glob("*.db"))
+        assert db and all(f.stat().st_mode & 0o077 == 0 for f in db), db
         # The UI calls the API at the URL /ui-settings gives it: the server's own free port,
         # never the default 4200 (issue 11: an empty UI on every port but 4200).
         ui = prefect["ui_url"]
