@@ -423,6 +423,23 @@ def load_config(
 
 
 DEFAULT_PARAMS = Path("params.yaml")
+PROFILES_DIR = Path(__file__).resolve().parent / "configs"
+
+
+def profile_names() -> list[str]:
+    """The named profiles shipped in ``amad/configs/`` (``cpu``, ``gpu``)."""
+    return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+
+
+def load_profile(name: str) -> dict[str, Any]:
+    """A profile's sections (a partial params tree); ``ConfigError`` for an unknown name."""
+    path = PROFILES_DIR / f"{name}.yaml"
+    if name not in profile_names():
+        raise ConfigError(f"unknown profile {name!r}; known: {', '.join(profile_names())}")
+    tree = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections")
+    return tree
 
 
 def resolve_config(

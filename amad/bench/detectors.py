@@ -45,7 +45,7 @@ from amad.bench.baselines import (
     WindowAEDetector,
     check_matrix,
 )
-from amad.config import AmadConfig, build_config, config_to_dict
+from amad.config import AmadConfig, build_config, config_to_dict, load_profile
 from amad.detector.thresholds import percentile_threshold
 from amad.errors import ConfigError, DataError
 from amad.series.windows import sliding_windows, split_train_val
@@ -53,7 +53,6 @@ from amad.series.windows import sliding_windows, split_train_val
 __all__ = [
     "AMAD_VARIANTS",
     "BASELINES",
-    "PROFILES",
     "SMOOTHED_BASELINES",
     "AMADDetector",
     "ARDetector",
@@ -84,23 +83,9 @@ def entity_seed(seed: int, entity: str) -> int:
 
 # ---------------------------------------------------------------- AMAD and its variants
 
-#: Profile overrides (dotted keys) applied before any variant's overrides.
-PROFILES: dict[str, dict[str, Any]] = {
-    "cpu": {
-        "model.d_model": 64, "model.n_heads": 4, "model.n_layers": 2, "model.d_ff": 128,
-        "model.max_len": 128, "model.proj_dim": 32,
-        "windows.length": 100, "windows.train_stride": 1, "windows.score_stride": 50,
-        "train.epochs": 3, "train.batch_size": 32, "train.lr": 5e-4, "train.patience": 2,
-        "train.max_windows_per_epoch": 512, "train.device": "cpu",
-        "score.batch_size": 128,
-    },
-    "gpu": {
-        "model.d_model": 512, "model.n_heads": 8, "model.n_layers": 3, "model.d_ff": 512,
-        "windows.length": 100, "windows.train_stride": 1, "windows.score_stride": 50,
-        "train.epochs": 3, "train.batch_size": 128, "train.lr": 1e-4, "train.device": "auto",
-        "score.batch_size": 512,
-    },
-}  # fmt: skip
+#: Profiles live in amad/configs/<name>.yaml (amad.config.load_profile), applied before a
+#: variant's overrides.
+
 
 #: The forecasting reading (issue 9; model.objective in amad/config.py): a small causal model
 #: on 32-step windows, trained until the validation loss stops improving but never for fewer
@@ -148,10 +133,8 @@ def amad_config(
     """The resolved config of an AMAD variant: defaults < profile < variant < user overrides."""
     if variant not in AMAD_VARIANTS:
         raise ConfigError(f"unknown AMAD variant {variant!r}; known: {', '.join(AMAD_VARIANTS)}")
-    if profile not in PROFILES:
-        raise ConfigError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
-    merged = {**PROFILES[profile], **AMAD_VARIANTS[variant], **dict(overrides or {})}
-    return build_config({}, merged)
+    merged = {**AMAD_VARIANTS[variant], **dict(overrides or {})}
+    return build_config(load_profile(profile), merged)
 
 
 class AMADDetector:

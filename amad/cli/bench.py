@@ -14,12 +14,11 @@ import click
 from amad.bench.detectors import (
     AMAD_VARIANTS,
     BASELINES,
-    PROFILES,
     SMOOTHED_BASELINES,
     known_detectors,
 )
 from amad.bench.runner import DATASETS, BenchSpec, run_bench
-from amad.config import parse_override
+from amad.config import parse_override, profile_names
 
 ALIASES = {
     "baselines": tuple(BASELINES),
@@ -60,7 +59,7 @@ def _detectors(text: str) -> tuple[str, ...]:
 )
 @click.option(
     "--profile",
-    type=click.Choice(sorted(PROFILES)),
+    type=click.Choice(profile_names()),
     default="cpu",
     show_default=True,
     help="AMAD model size: cpu (small, fast) or gpu (paper size).",

@@ -90,3 +90,13 @@ def test_resolve_config_uses_params_yaml_of_the_working_directory(
     (tmp_path / "params.yaml").write_text("train:\n  epochs: 7\n")
     assert resolve_config(None).train.epochs == 7
     assert resolve_config(None, {"train.epochs": 2}).train.epochs == 2
+
+
+def test_profiles_are_yaml_files_that_build_valid_configs() -> None:
+    from amad.config import load_profile, profile_names
+
+    assert profile_names() == ["cpu", "gpu"]
+    cpu, gpu = (build_config(load_profile(n)) for n in ("cpu", "gpu"))
+    assert cpu.train.device == "cpu" and cpu.model.d_model < gpu.model.d_model == 512
+    with pytest.raises(ConfigError, match="unknown profile 'tpu'"):
+        load_profile("tpu")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from amad.bench import detectors as D
+from amad.config import profile_names
 from amad.errors import ConfigError, DataError
 from amad.evaluation.metrics import auc_roc
 
@@ -87,7 +88,7 @@ def test_bad_input_is_a_data_error() -> None:
 
 def test_every_variant_resolves_and_flips_its_switch() -> None:
     for name in D.AMAD_VARIANTS:
-        for profile in D.PROFILES:
+        for profile in profile_names():
             D.amad_config(name, profile)
     at = D.amad_config("at", "cpu")
     assert (at.model.mask, at.model.mixup, at.train.contrastive) == ("gaussian", False, False)
