@@ -45,7 +45,7 @@ from amad.bench.detectors import (
 from amad.bench.report import render_markdown, write_plots
 from amad.config import DataConfig, build_config
 from amad.detector.thresholds import percentile_threshold
-from amad.errors import ConfigError, DataError
+from amad.errors import ConfigError, DataError, DatasetNotFoundError
 from amad.evaluation import metrics
 from amad.files import atomic_write, finite_or_none
 from amad.series.data import SeriesData, resolve_score_channels
@@ -112,7 +112,12 @@ def resolve_entities(spec: BenchSpec) -> list[str]:
         return list(spec.entities)
     if spec.dataset == "synthetic":
         return ["seed-0"]
-    return list_entities(data_config(spec))
+    cfg = data_config(spec)
+    found = list_entities(cfg)
+    if not found:  # e.g. a telemanom root whose channels belong to another spacecraft
+        where = f" of spacecraft {cfg.spacecraft!r}" if cfg.source == "telemanom" else ""
+        raise DatasetNotFoundError(f"no entities{where} under {cfg.root}: nothing to benchmark")
+    return found
 
 
 def _versions() -> dict[str, str]:

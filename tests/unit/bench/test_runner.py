@@ -276,3 +276,18 @@ def test_declared_score_channels_reach_every_baseline(tmp_path: Path) -> None:
     pair = run_bench(over)["entities"]["A-1"]["ar"]
     assert pair["score_channels"] == [1, 2]
     assert pair["metrics"]["auc_roc"] < doc["entities"]["A-1"]["ar"]["metrics"]["auc_roc"]
+
+
+def test_a_root_without_entities_of_the_spacecraft_is_an_error_not_an_empty_table(
+    tmp_path: Path,
+) -> None:
+    root = _telemanom_folder(tmp_path / "smap")
+    meta = root / "labeled_anomalies.csv"
+    pd.read_csv(meta).assign(spacecraft="SMAP").to_csv(meta, index=False)  # not the default MSL
+    from amad.errors import DatasetNotFoundError, exit_code_for
+
+    spec = BenchSpec(dataset="telemanom", root=str(root), detectors=("random",), out=tmp_path / "o")
+    with pytest.raises(DatasetNotFoundError, match="no entities of spacecraft 'MSL'") as err:
+        run_bench(spec)
+    assert exit_code_for(err.value) == 4
+    assert not (tmp_path / "o" / "results.md").exists()
