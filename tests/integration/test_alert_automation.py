@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -51,6 +54,25 @@ def receiver() -> Iterator[tuple[str, list[dict[str, Any]], threading.Event]]:
         thread.join()
 
 
+_ANNOUNCE = """
+import json, sys
+from prefect.events.worker import EventsWorker
+from flows.alerts import announce_alerts
+n = announce_alerts.fn(json.loads(sys.argv[1]))
+EventsWorker.drain_all()
+print(n)
+"""
+
+
+def _announce_in_subprocess(api_url: str, alerts: list[dict[str, Any]]) -> int:
+    env = {**os.environ, "PREFECT_API_URL": api_url}
+    out = subprocess.run(
+        [sys.executable, "-c", _ANNOUNCE, json.dumps(alerts)],
+        env=env, capture_output=True, text=True, timeout=180, check=True,
+    )  # fmt: skip
+    return int(out.stdout.strip().splitlines()[-1])
+
+
 def test_one_alert_event_sends_one_notification(
     tmp_path: Path, receiver: tuple[str, list[dict[str, Any]], threading.Event]
 ) -> None:
@@ -58,10 +80,8 @@ def test_one_alert_event_sends_one_notification(
         find_weed()
     except Exception as exc:
         pytest.skip(str(exc))
-    from prefect.events.worker import EventsWorker
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from flows.alerts import announce_alerts
     from flows.notify_setup import ensure_alert_automation, save_webhook_block
 
     url, got, arrived = receiver
@@ -71,8 +91,9 @@ def test_one_alert_event_sends_one_notification(
         with temporary_settings(updates={PREFECT_API_URL: api}):
             ensure_alert_automation(save_webhook_block(url))
             ensure_alert_automation(save_webhook_block(url))  # idempotent: still one automation
-            assert announce_alerts.fn([ALERT]) == 1
-            EventsWorker.drain_all()
+            # announce from a fresh process: this process's events worker may already be bound
+            # to another API (the flows' test harness earlier in the session)
+            assert _announce_in_subprocess(api, [ALERT]) == 1
             assert arrived.wait(120), "no notification reached the webhook"
             arrived.clear()
             arrived.wait(10)  # a second (duplicate) notification would arrive by now
