@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from amad.cli import main
 from amad.config import build_config
 from amad.detector.recipe import train_prepared
 from amad.series.loaders import load_series
 from amad.series.windows import build_windows
+from tests.unit.helpers import run_cli as run
 
 TINY = {
     "data": {"source": "synthetic",
@@ -24,13 +24,6 @@ TINY = {
               "device": "cpu"},
 }  # fmt: skip
 NAMES = ["m00", "m01", "m02"]
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    return int(exc.value.code or 0), out.out, out.err
 
 
 @pytest.fixture(scope="module")

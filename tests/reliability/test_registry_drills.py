@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from amad.cli import main
 from amad.config import build_config
 from amad.detector.bundle import load_bundle
 from amad.detector.recipe import train_prepared
@@ -19,6 +18,7 @@ from amad.series.loaders import load_series
 from amad.series.windows import build_windows
 from amad.storage.registry import Registry
 from amad.storage.store import LocalStore
+from tests.unit.helpers import run_cli as run
 from tests.unit.storage.test_registry import make_bundle
 
 TINY = {
@@ -28,13 +28,6 @@ TINY = {
     "model": {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 16},
     "train": {"epochs": 1, "batch_size": 16, "max_windows_per_epoch": 16, "device": "cpu"},
 }  # fmt: skip
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    return int(exc.value.code or 0), out.out, out.err
 
 
 @pytest.fixture(scope="module")

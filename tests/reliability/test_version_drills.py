@@ -9,20 +9,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from amad.cli import main
 from amad.config import ColumnSpec, SyntheticConfig
 from amad.series.synthetic import generate, to_frame
 from amad.telemetry import versioning
 from amad.telemetry.corruptions import to_csv_bytes
+from tests.unit.helpers import run_cli as run
 
 COLUMNS = [ColumnSpec(name=f"m{i}") for i in range(3)]
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    return int(exc.value.code or 0), out.out, out.err
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from amad.config import AmadConfig, build_config
 
 
@@ -21,3 +23,13 @@ def small_contract_config(root: Path) -> AmadConfig:
             "data": {"synthetic": {"n_channels": 3}},
         }
     )
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run the real ``amad`` console entry point; (exit code, stdout, stderr)."""
+    from amad.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out = capsys.readouterr()
+    return int(exc.value.code or 0), out.out, out.err

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from amad.cli import main
+from tests.unit.helpers import run_cli as run
 
 TINY = {
     "data": {"source": "synthetic",
@@ -21,14 +22,6 @@ TINY = {
               "device": "cpu"},
 }  # fmt: skip
 N_CH = 3
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run the real console entry point; (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    return int(exc.value.code or 0), out.out, out.err
 
 
 @pytest.fixture(scope="module")
