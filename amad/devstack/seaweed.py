@@ -13,9 +13,11 @@ With identities, S3 is the only unauthenticated-free way in: ``weed`` runs in ``
 where a fresh ``security.toml`` (0600) sets random JWT keys for volume writes and reads and
 for filer writes and reads, so the filer's and volume servers' HTTP APIs refuse a request
 without a token (the filer port otherwise reads and writes any object, bypassing SigV4), and
-their web UIs are off. The data and config folders are 0700 and ``weed`` runs with umask 077,
-so its files are the owner's alone. (The gRPC ports stay unauthenticated on 127.0.0.1: SeaweedFS
-protects them only with mutual TLS, which this local stack does not set up.)
+their web UIs are off. Every gRPC port demands mutual TLS: the same file names a CA and a
+certificate made fresh on each start (``amad.devstack.tls``), so a process without that 0600
+certificate cannot speak gRPC to the filer or master (which would otherwise write any object).
+The data and config folders are 0700 and ``weed`` runs with umask 077, so its files are the
+owner's alone.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from amad.devstack.tls import TlsFiles, write_grpc_tls, write_private
 from amad.errors import StackError
 from amad.storage.store import S3Store
 
@@ -110,20 +113,13 @@ def allocate_weed_ports(s3_port: int | None = None) -> dict[str, int]:
     return ports
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to a file only the owner can read (0600 from the first byte)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-
-
-def security_toml() -> str:
-    """A SeaweedFS ``security.toml`` with fresh random JWT keys for every HTTP data path."""
+def security_toml(tls: TlsFiles | None = None) -> str:
+    """A SeaweedFS ``security.toml``: fresh random JWT keys for every HTTP data path, and with
+    ``tls`` mutual TLS on every gRPC port."""
     sections = ("jwt.signing", "jwt.signing.read", "jwt.filer_signing", "jwt.filer_signing.read")
     body = "".join(f'[{name}]\nkey = "{secrets.token_hex(32)}"\n\n' for name in sections)
-    return body + "[access]\nui = false\nfiler = false\n"
+    body += "[access]\nui = false\nfiler = false\n\n"
+    return body + (tls.security_sections() if tls else "")
 
 
 @dataclass(frozen=True)
@@ -241,7 +237,7 @@ class SeaweedServer:
             self.security_path.unlink(missing_ok=True)
             return
         write_private(self.identities_path, self.credentials.identities_json())
-        write_private(self.security_path, security_toml())
+        write_private(self.security_path, security_toml(write_grpc_tls(self.config_dir)))
 
     def start(self, *, timeout: float = 30.0) -> float:
         """Start and wait until S3 answers and a volume server has joined; return the seconds."""

@@ -41,8 +41,8 @@ from amad.devstack.seaweed import (
     port_free,
     remove_weed_sockets,
     wait_http,
-    write_private,
 )
+from amad.devstack.tls import write_private
 from amad.errors import StackError
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from amad.devstack.seaweed import (
     Credentials,
     SeaweedServer,
     allocate_weed_ports,
-    write_private,
 )
+from amad.devstack.tls import write_private
 
 
 def test_every_listener_gets_its_own_loopback_port() -> None:
