@@ -372,12 +372,25 @@ def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+# keys whose values are entity ids: text as written (007, true, null, NA), never YAML-typed
+ENTITY_KEYS = frozenset({"data.entity", "fleet.entities", "contract.entities"})
+
+
 def parse_override(text: str) -> tuple[str, Any]:
-    """``"train.epochs=3"`` -> ``("train.epochs", 3)``; the value is parsed as YAML."""
+    """``"train.epochs=3"`` -> ``("train.epochs", 3)``; the value is parsed as YAML, except
+    that entity ids (``ENTITY_KEYS``) stay text: ``data.entity=007`` is ``"007"``."""
     if "=" not in text:
         raise ConfigError(f"override {text!r} must look like section.key=value")
     key, raw = text.split("=", 1)
-    return key.strip(), yaml.safe_load(raw)
+    key = key.strip()
+    if key in ENTITY_KEYS:
+        try:
+            return key, yaml.load(
+                raw, Loader=yaml.BaseLoader
+            )  # BaseLoader: plain strings, no objects
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {text!r}: {exc}") from exc
+    return key, yaml.safe_load(raw)
 
 
 def _format_error(exc: ValidationError) -> str:
@@ -386,6 +399,11 @@ def _format_error(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in err["loc"]) or "<root>"
         if err["type"] == "extra_forbidden":
             lines.append(f"unknown key {where!r}")
+        elif err["type"] == "string_type" and ".entit" in f".{where}":
+            lines.append(
+                f"{where}: {err['msg']}, got {err['input']!r} (YAML read an entity id as "
+                "a number, boolean, date or null: quote it, e.g. '007')"
+            )
         else:
             lines.append(f"{where}: {err['msg']}")
     return "invalid configuration: " + "; ".join(lines)

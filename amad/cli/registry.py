@@ -9,6 +9,7 @@ pointer with a conditional write, so a concurrent change makes them fail with ex
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import uuid
@@ -17,7 +18,7 @@ from typing import Any
 
 import click
 
-from amad.cli.options import resolve_config
+from amad.cli.options import resolve_config, set_option
 from amad.errors import ConfigError, CorruptPointerError, ObjectNotFoundError
 from amad.storage.fleet import FleetRow, fleet_rows, format_age
 from amad.storage.registry import Registry, VersionInfo, list_models
@@ -26,8 +27,11 @@ from amad.storage.store import LocalStore, store_from_config, store_from_uri
 STORE_ENV = "AMAD_STORE"
 
 
-def _registry(store_uri: str | None, model: str | None, config: str | None) -> Registry:
-    cfg = resolve_config(config).publish
+ConfigArgs = tuple[str | None, tuple[str, ...]]  # --config and --set, as _common hands them on
+
+
+def _registry(store_uri: str | None, model: str | None, config: ConfigArgs) -> Registry:
+    cfg = resolve_config(*config).publish
     uri = store_uri or os.environ.get(STORE_ENV)
     try:  # an ftp:// store or a model name with a slash: one line and exit 2, not a traceback
         store = store_from_uri(uri) if uri else store_from_config(cfg)
@@ -43,7 +47,13 @@ def _existing(reg: Registry) -> Registry:
     return reg
 
 
-def _common(fn: Any) -> Any:
+def _common(command: Any) -> Any:
+    @functools.wraps(command)
+    def with_config(**kwargs: Any) -> Any:
+        kwargs["config"] = (kwargs.pop("config"), tuple(kwargs.pop("sets")))
+        return command(**kwargs)
+
+    fn = set_option(with_config)
     fn = click.option("--config", type=click.Path(dir_okay=False),
                       help="params.yaml (default: ./params.yaml when present).")(fn)  # fmt: skip
     fn = click.option("--model", help="Model name (default: publish.model_name).")(fn)
@@ -85,7 +95,7 @@ def registry_group() -> None:
 def list_cmd(
     store_uri: str | None,
     model: str | None,
-    config: str | None,
+    config: ConfigArgs,
     as_json: bool,
     entity: str | None,
     metric: str,
@@ -154,7 +164,7 @@ def _echo_fleet(rows: list[FleetRow]) -> None:
 @_common
 @click.option("--verify", is_flag=True, help="Read every file back and check its sha256.")
 def show_cmd(
-    version: str, store_uri: str | None, model: str | None, config: str | None, verify: bool
+    version: str, store_uri: str | None, model: str | None, config: ConfigArgs, verify: bool
 ) -> None:
     """One version's record as JSON (and whether it is the champion)."""
     reg = _registry(store_uri, model, config)
@@ -176,7 +186,7 @@ def publish_cmd(
     bundle: Path,
     store_uri: str | None,
     model: str | None,
-    config: str | None,
+    config: ConfigArgs,
     run_id: str | None,
     data_version: str | None,
     metrics_file: str | None,
@@ -202,7 +212,7 @@ def promote_cmd(
     version: str,
     store_uri: str | None,
     model: str | None,
-    config: str | None,
+    config: ConfigArgs,
     run_id: str | None,
     reason: str,
 ) -> None:
@@ -222,7 +232,7 @@ def promote_cmd(
 def rollback_cmd(
     store_uri: str | None,
     model: str | None,
-    config: str | None,
+    config: ConfigArgs,
     to_version: str | None,
     run_id: str | None,
     reason: str,
@@ -241,7 +251,7 @@ def rollback_cmd(
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
 @_common
 def fetch_cmd(
-    version: str, dest: Path, store_uri: str | None, model: str | None, config: str | None
+    version: str, dest: Path, store_uri: str | None, model: str | None, config: ConfigArgs
 ) -> None:
     """Download VERSION's bundle into DEST, checking every sha256 ("champion" for the champion)."""
     reg = _registry(store_uri, model, config)

@@ -332,11 +332,16 @@ def entities(data_dir: str | Path) -> list[str]:
 def dataset_series(
     data_dir: str | Path, contract: Contract, entity: str | None = None
 ) -> SeriesData:
-    """One entity's rows as a ``SeriesData``: the last ``eval_fraction`` is the test period."""
+    """One entity's rows as a ``SeriesData``: the last ``eval_fraction`` is the test period.
+
+    ``entity=None`` means the dataset's only entity; with several it is an error, never a guess.
+    """
     available = entities(data_dir)
     if not available:
         raise DatasetNotFoundError(f"no ingested telemetry under {data_dir}; run `amad ingest`")
-    chosen = entity or available[0]
+    if entity is None and len(available) > 1:
+        raise DataError(f"{data_dir} holds {len(available)} entities: name one (data.entity)")
+    chosen = available[0] if entity is None else entity
     if chosen not in available:
         raise DatasetNotFoundError(f"entity {chosen!r} not in {data_dir} (have {available})")
     frame = load_dataset(data_dir, contract, entities=[chosen])

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from amad.config import ColumnSpec, ContractConfig, SyntheticConfig
+from amad.errors import DataError
 from amad.series.synthetic import generate, to_frame
 from amad.telemetry import dataset
 from amad.telemetry.corruptions import to_csv_bytes
@@ -18,7 +19,7 @@ from amad.telemetry.schema import Contract, read_batch
 
 CFG = ContractConfig(columns=[ColumnSpec(name=f"m{i}") for i in range(3)])
 CONTRACT = Contract(CFG)
-TRICKY = ["007", "true", "2024-01-01"]
+TRICKY = ["007", "true", "2024-01-01", "NA", "null", "None", "nan"]  # ids, not values or nulls
 
 
 def batch(entities: list[str], b: int = 0, n: int = 30) -> pd.DataFrame:
@@ -53,10 +54,12 @@ def test_tricky_ids_land_as_one_entity_each_across_batches(tmp_path: Path) -> No
             paths.append(tmp_path / f"b{b}-{k}.csv")
             paths[-1].write_bytes(to_csv_bytes(batch([entity], b)))
     report = run(paths, tmp_path)
-    assert [o.status for o in report.outcomes] == ["accepted"] * 6
+    assert [o.status for o in report.outcomes] == ["accepted"] * 2 * len(TRICKY)
     assert dataset.entities(tmp_path / "data") == sorted(TRICKY)
     loaded = dataset.load_dataset(tmp_path / "data", CONTRACT)
-    assert sorted(pd.unique(loaded["entity"])) == sorted(TRICKY) and len(loaded) == 180
+    assert sorted(pd.unique(loaded["entity"])) == sorted(TRICKY) and len(loaded) == 60 * len(TRICKY)
+    one = dataset.load_dataset(tmp_path / "data", CONTRACT, entities=["NA"])
+    assert len(one) == 60 and set(one["entity"]) == {"NA"}
     # the same rows again, under other bytes, are caught as already ingested
     again = tmp_path / "again.csv"
     again.write_bytes(to_csv_bytes(batch(["007"], 1)) + b"\n")
@@ -104,3 +107,12 @@ def test_a_part_written_with_an_inferred_id_type_stays_readable(tmp_path: Path) 
     pq.write_table(table.set_column(index, "entity", dates), legacy)
     loaded = dataset.load_dataset(tmp_path / "data", CONTRACT)
     assert len(loaded) == 60 and set(loaded["entity"]) == {"2024-01-01"}
+
+
+def test_a_series_of_several_entities_must_name_one(tmp_path: Path) -> None:
+    path = tmp_path / "two.csv"
+    path.write_bytes(to_csv_bytes(batch(["b", "a"])))
+    assert [o.status for o in run([path], tmp_path).outcomes] == ["accepted"]
+    with pytest.raises(DataError, match="2 entities"):
+        dataset.dataset_series(tmp_path / "data", CONTRACT)  # never "a", the first that sorts
+    assert dataset.dataset_series(tmp_path / "data", CONTRACT, "b").entity == "b"

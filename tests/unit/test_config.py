@@ -100,3 +100,24 @@ def test_profiles_are_yaml_files_that_build_valid_configs() -> None:
     assert cpu.train.device == "cpu" and cpu.model.d_model < gpu.model.d_model == 512
     with pytest.raises(ConfigError, match="unknown profile 'tpu'"):
         load_profile("tpu")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("data.entity=007", "007"),
+        ("data.entity=null", "null"),
+        ("data.entity=NA", "NA"),
+        ("fleet.entities=[007, true, 2024-01-01, null]", ["007", "true", "2024-01-01", "null"]),
+    ],
+)
+def test_entity_overrides_stay_text(text: str, value: object) -> None:
+    key, parsed = parse_override(text)
+    assert parsed == value
+    cfg = build_config(overrides={key: parsed})
+    assert (cfg.data.entity if key == "data.entity" else cfg.fleet.entities) == value
+
+
+def test_a_yaml_typed_entity_id_is_an_error_that_says_quote_it() -> None:
+    with pytest.raises(ConfigError, match=r"data\.entity.*got 7.*quote it"):
+        build_config({"data": {"entity": 7}})  # what YAML makes of `entity: 007`

@@ -97,3 +97,14 @@ def test_library_errors_become_exit_codes(
             ]
         )
     assert info.value.code == 6  # ArtifactError: no such complete version
+
+
+def test_set_overrides_the_store_and_model_like_every_other_command(
+    tmp_path: Path, trained: dict[str, Path]
+) -> None:
+    sets = ["--set", f"publish.local_root={tmp_path / 'reg'}", "--set", "publish.model_name=viaset"]
+    version = run("registry", "publish", str(trained["1"]), *sets).strip()
+    run("registry", "promote", version, *sets)
+    champion = Registry(LocalStore(tmp_path / "reg"), "viaset").champion()
+    assert champion is not None and champion.version == version
+    assert version in run("registry", "show", version, *sets)
