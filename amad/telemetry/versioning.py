@@ -19,6 +19,7 @@ the cache nor on the remote).
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -59,6 +60,7 @@ _TRANSIENT_HINTS = (
 
 
 _LOCK_HINT = "unable to acquire lock"
+_NO_SPACE = "no space left on device"
 _LOCK_RETRIES = 5
 
 
@@ -92,6 +94,9 @@ def run_dvc(args: list[str], root: str | Path, *, remote_op: bool = False) -> st
             raise BusyError(f"dvc {' '.join(args)}: the DVC repository stayed locked: {tail}")
         time.sleep(0.5 * 2**attempt)
     message = f"dvc {' '.join(args)} failed (exit {proc.returncode}): {tail}"
+    if _NO_SPACE in tail.lower():  # the machine, not the data: exit 1 like any full disk
+        raise OSError(errno.ENOSPC, f"{message.splitlines()[0]} (free space and rerun: the "
+                      "retry finishes the version)")  # fmt: skip
     if remote_op and any(h in tail.lower() for h in _TRANSIENT_HINTS):
         raise TransientStorageError(message)
     if remote_op:
