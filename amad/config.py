@@ -338,6 +338,9 @@ class FleetConfig(_Section):
 class AmadConfig(_Section):
     """The whole configuration."""
 
+    # a shipped profile (amad/configs/<name>.yaml) laid over the file: how a worker pool adapts
+    # the one params.yaml to its hardware (the gpu deployment sets profile=gpu)
+    profile: str | None = None
     data: DataConfig = DataConfig()
     windows: WindowConfig = WindowConfig()
     model: ModelConfig = ModelConfig()
@@ -412,8 +415,19 @@ def _format_error(exc: ValidationError) -> str:
 def build_config(
     raw: Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None
 ) -> AmadConfig:
-    """Validate a raw mapping plus dotted-key overrides into an ``AmadConfig``."""
+    """Validate a raw mapping plus dotted-key overrides into an ``AmadConfig``.
+
+    Layers: the mapping, then the profile named by ``profile`` (in the overrides or the
+    mapping; its keys replace the mapping's), then the dotted-key overrides.
+    """
     tree: dict[str, Any] = yaml.safe_load(yaml.safe_dump(dict(raw or {}))) or {}
+    profile = (overrides or {}).get("profile", tree.get("profile"))
+    if profile is not None:
+        if not isinstance(profile, str):
+            raise ConfigError(f"profile must be a profile name, got {profile!r}")
+        for section, values in load_profile(profile).items():
+            for key, value in values.items():
+                _set_dotted(tree, f"{section}.{key}", value)
     for key, value in (overrides or {}).items():
         _set_dotted(tree, key, value)
     try:

@@ -12,6 +12,8 @@ import pytest
 import yaml
 from prefect.utilities.templating import apply_values
 
+from amad.config import build_config, load_profile
+
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
 BUCKETS = INFRA / "buckets"
@@ -182,3 +184,22 @@ def test_images_carry_the_dvc_skeleton_but_no_dataset(image: str) -> None:
     assert {".dvc/config", ".dvcignore"} <= copied
     assert not copied & {".", ".dvc", "data", "data.dvc"}
     assert "dvc config --local core.no_scm true" in text  # /opt/amad is no git checkout
+
+
+def test_training_deployments_resolve_the_gpu_profile_and_share_one_window_config() -> None:
+    deployments = _deployments()
+    configs = {
+        name: build_config(
+            yaml.safe_load((REPO / "params.yaml").read_text()),
+            deployments[name]["parameters"]["overrides"],
+        )
+        for name in ("nightly", "gpu", "hourly")
+    }
+    gpu_profile = load_profile("gpu")
+    for name in ("nightly", "gpu"):
+        assert configs[name].profile == "gpu"
+        assert configs[name].model.d_model == gpu_profile["model"]["d_model"]
+        assert configs[name].publish.store == "s3"
+    # the window set the nightly run builds is the one the gpu worker would build
+    assert configs["nightly"].windows == configs["gpu"].windows
+    assert configs["hourly"].profile is None  # scoring uses the champion bundle's own config

@@ -121,3 +121,15 @@ def test_entity_overrides_stay_text(text: str, value: object) -> None:
 def test_a_yaml_typed_entity_id_is_an_error_that_says_quote_it() -> None:
     with pytest.raises(ConfigError, match=r"data\.entity.*got 7.*quote it"):
         build_config({"data": {"entity": 7}})  # what YAML makes of `entity: 007`
+
+
+def test_a_profile_replaces_the_files_keys_and_overrides_still_win() -> None:
+    raw = {"model": {"d_model": 64, "dropout": 0.2}, "train": {"epochs": 9}}
+    gpu = build_config(raw, {"profile": "gpu", "train.batch_size": 7})
+    assert gpu.profile == "gpu" and gpu.model.d_model == 512  # the profile's key
+    assert gpu.model.dropout == 0.2  # a key the profile does not name stays the file's
+    assert gpu.train.epochs == 3 and gpu.train.batch_size == 7  # profile, then the override
+    assert build_config({**raw, "profile": "gpu"}).model.d_model == 512  # named in the file
+    assert build_config(raw).model.d_model == 64
+    with pytest.raises(ConfigError, match="unknown profile 'tpu'"):
+        build_config(raw, {"profile": "tpu"})
