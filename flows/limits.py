@@ -7,7 +7,7 @@ Defaults (``amad.config.TimeoutConfig``, seconds; override like any key, e.g.
 ``train_s``      3600    one ``train-bundle`` task (fit on the window set)
 ``deployment_s`` 7200    waiting for a deployment run (the retrain on the GPU pool)
 ``storage_s``    300     one storage task (fetch, upload, publish, list); S3 requests also
-                         have their own connect/read timeouts (``amad.storage.store``)
+                         have their own connect/read timeouts (``amad.storage.s3``)
 ===============  ======  =================================================================
 
 A task or flow past its limit ends in Prefect's Failed state named ``TimedOut``. A deployment

@@ -27,7 +27,7 @@ import pytest
 
 from amad.devstack.seaweed import REGION, Credentials, SeaweedServer, find_weed, free_loopback_port
 from amad.errors import StackError
-from amad.storage.store import S3Store
+from amad.storage.s3 import S3Store
 
 
 def start_seaweed(root: Path) -> SeaweedServer:

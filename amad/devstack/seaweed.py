@@ -41,7 +41,7 @@ from typing import Any
 
 from amad.devstack.tls import TlsFiles, write_grpc_tls, write_private
 from amad.errors import StackError
-from amad.storage.store import S3Store
+from amad.storage.s3 import S3Store
 
 log = logging.getLogger(__name__)
 

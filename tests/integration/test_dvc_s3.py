@@ -17,7 +17,7 @@ import pytest
 from amad.config import ColumnSpec, ContractConfig, SyntheticConfig, build_config
 from amad.errors import DatasetNotFoundError, TransientStorageError
 from amad.series.synthetic import generate, to_frame
-from amad.storage.store import S3Store
+from amad.storage.s3 import S3Store
 from amad.telemetry import dataset, versioning
 from amad.telemetry.corruptions import make_bad, to_csv_bytes, to_parquet_bytes
 from amad.telemetry.ingest import ingest

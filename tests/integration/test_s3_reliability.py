@@ -25,7 +25,8 @@ from amad.errors import (
     TransientStorageError,
 )
 from amad.storage.registry import Registry
-from amad.storage.store import S3Store, store_from_uri
+from amad.storage.s3 import S3Store
+from amad.storage.store import store_from_uri
 from tests.s3server import new_bucket
 from tests.unit.storage.test_registry import make_bundle
 

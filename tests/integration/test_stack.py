@@ -16,7 +16,7 @@ from amad.cli import cli
 from amad.devstack.seaweed import BUCKETS, find_weed
 from amad.devstack.stack import is_ours, stack_down, stack_status, stack_up
 from amad.errors import StorageAuthError
-from amad.storage.store import S3Store
+from amad.storage.s3 import S3Store
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ import pytest
 
 from amad.config import ColumnSpec, ContractConfig, SyntheticConfig
 from amad.series.synthetic import generate, to_frame
-from amad.storage.store import S3Store
+from amad.storage.s3 import S3Store
 from amad.telemetry import dataset
 from amad.telemetry.corruptions import to_csv_bytes
 from amad.telemetry.ingest import ingest

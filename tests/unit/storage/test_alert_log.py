@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from amad.storage.alert_log import alert_key, list_alerts, open_alerts
-from amad.storage.store import LocalStore, S3Store, Store
+from amad.storage.s3 import S3Store
+from amad.storage.store import LocalStore, Store
 
 ALERTS = [
     {"alert_id": "a1", "entity": "m-1", "start": "s", "end": "e"},

@@ -16,17 +16,9 @@ from amad.errors import (
     StorageAuthError,
     TransientStorageError,
 )
-from amad.storage.store import (
-    LocalStore,
-    S3Store,
-    Store,
-    _translated,
-    sha256_bytes,
-    store_from_config,
-    store_from_uri,
-    translate_client_error,
-    validate_key,
-)
+from amad.storage.keys import validate_key
+from amad.storage.s3 import S3Store, _translated, translate_client_error
+from amad.storage.store import LocalStore, Store, sha256_bytes, store_from_config, store_from_uri
 
 
 @pytest.fixture(params=["local", "moto"])
