@@ -59,6 +59,7 @@ from amad.config import ScoreConfig, WindowConfig
 from amad.errors import ConfigError, DataError
 from amad.evaluation.metrics import auc_roc
 from amad.nn import losses
+from amad.series.data import channel_indices
 from amad.series.windows import fold_window_scores, sliding_windows, smooth_steps, window_starts
 
 log = logging.getLogger(__name__)
@@ -148,13 +149,32 @@ def dis_stats(model: torch.nn.Module) -> tuple[float, float]:
 
 
 def _window_terms(
-    model: torch.nn.Module, batch: torch.Tensor, scale: torch.Tensor
+    model: torch.nn.Module,
+    batch: torch.Tensor,
+    scale: torch.Tensor,
+    channels: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Squared error, error / ``scale (c,)`` and discrepancy of one batch: all (b, t)."""
+    """Squared error, error / ``scale (c,)`` and discrepancy of one batch: all (b, t). With
+    ``channels (S,)`` only those channels' errors are averaged (all stay model inputs)."""
     out = model(batch, latents=False)
     err = (out.recon.float() - batch).pow(2)  # (b, t, c)
     dis = losses.association_discrepancy(out.local, out.global_).float()  # (b, t)
-    return err.mean(dim=-1), (err / scale).mean(dim=-1), dis
+    normalized = err / scale
+    if channels is not None:
+        err, normalized = err[..., channels], normalized[..., channels]  # (b, t, S)
+    return err.mean(dim=-1), normalized.mean(dim=-1), dis
+
+
+def _channel_index(
+    channels: np.ndarray | None, n_channels: int, device: torch.device
+) -> torch.Tensor | None:
+    """``channels`` as an index tensor (S,) on ``device``; None (all) stays None."""
+    if channels is None:
+        return None
+    index = np.asarray(channels, dtype=np.int64).reshape(-1)
+    if index.size == 0 or index.min() < 0 or index.max() >= n_channels:
+        raise ConfigError(f"score channels {index.tolist()} not within 0..{n_channels - 1}")
+    return torch.from_numpy(index).to(device)
 
 
 @torch.inference_mode()
@@ -165,11 +185,14 @@ def window_scores(
     batch_size: int = 256,
     progress: bool = False,
     channel_floor: float = 0.0,
+    channels: np.ndarray | None = None,
 ) -> WindowTerms:
-    """Per-window squared error, normalised error and discrepancy, (n, t) each, of (n, t, c)."""
+    """Per-window squared error, normalised error and discrepancy, (n, t) each, of (n, t, c);
+    the errors over ``channels`` (indices, (S,)) only when given."""
     model.eval()
     device = next(model.parameters()).device
     scale = channel_scale(model, windows.shape[-1], device, floor=channel_floor)  # (c,)
+    picked = _channel_index(channels, windows.shape[-1], device)
     n = windows.shape[0]
     outs = [np.empty(windows.shape[:2], dtype=np.float64) for _ in range(3)]
     bar = tqdm(
@@ -184,7 +207,7 @@ def window_scores(
         for lo in range(0, n, batch_size):
             chunk = np.array(windows[lo : lo + batch_size], dtype=np.float32)  # writable copy
             batch = torch.from_numpy(chunk).to(device)  # (b, t, c)
-            for arr, term in zip(outs, _window_terms(model, batch, scale), strict=True):
+            for arr, term in zip(outs, _window_terms(model, batch, scale, picked), strict=True):
                 arr[lo : lo + len(chunk)] = term.cpu().numpy()
             bar.update(len(chunk))
     return WindowTerms(rec=outs[0], normalized=outs[1], dis=outs[2])
@@ -245,6 +268,28 @@ def calibrated_score(
     return np.asarray(normalized * np.exp(sign * z), dtype=np.float64)
 
 
+def config_channels(cfg: ScoreConfig) -> np.ndarray | None:
+    """``score.channels`` as indices (None: all); names must have been resolved first."""
+    if cfg.channels is None:
+        return None
+    names = [c for c in cfg.channels if not isinstance(c, int)]
+    if names:
+        raise ConfigError(
+            f"score.channels names {names[:3]} must be resolved to indices before scoring "
+            "(resolve_config_channels, with the series' channel names)"
+        )
+    return np.asarray(cfg.channels, dtype=np.int64)
+
+
+def resolve_config_channels(
+    cfg: ScoreConfig, n_channels: int, names: list[str] | None
+) -> list[int] | None:
+    """``score.channels`` with every name replaced by its 0-based index in ``names``."""
+    if cfg.channels is None:
+        return None
+    return list(channel_indices(cfg.channels, n_channels, names, what="score.channels"))
+
+
 def _sign(cfg: ScoreConfig) -> float:
     orientation = getattr(cfg, "orientation", "paper")
     if orientation == "auto":
@@ -262,8 +307,14 @@ def score_series(
     *,
     progress: bool = False,
     sign: float | None = None,
+    channels: np.ndarray | None = None,
 ) -> StepScores:
-    """Per-step scores for a scaled series ``(T, C)``: every step scored, overlaps averaged."""
+    """Per-step scores for a scaled series ``(T, C)``: every step scored, overlaps averaged.
+
+    ``channels`` (0-based indices) restricts the error terms to those channels, every channel
+    staying a model input; None: ``cfg.channels`` (``score.channels``, names resolved to indices
+    by ``resolve_config_channels`` when the model was trained), else every channel.
+    """
     n_steps = x_scaled.shape[0]
     length, stride = window_cfg.length, window_cfg.score_stride
     expected = getattr(model, "n_channels", None)
@@ -277,6 +328,7 @@ def score_series(
         batch_size=cfg.batch_size,
         progress=progress,
         channel_floor=cfg.channel_floor,
+        channels=config_channels(cfg) if channels is None else channels,
     )
     sign = _sign(cfg) if sign is None else sign
     weight = association_weight(terms.dis, temperature=cfg.temperature, sign=sign)

@@ -9,6 +9,7 @@ Numpy only.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,17 +130,25 @@ def resolve_score_channels(
     from ``channel_names``) when given, else what the series declares; None means all."""
     if requested is None:
         return series.score_channels
-    what, n_ch, names = f"{series.name}/{series.entity}", series.n_channels, series.channel_names
+    what = f"{series.name}/{series.entity}"
+    return channel_indices(requested, series.n_channels, series.channel_names, what=what)
+
+
+def channel_indices(
+    requested: Sequence[int | str], n_channels: int, names: Sequence[str] | None, *, what: str
+) -> tuple[int, ...]:
+    """``requested`` channels (0-based indices or names in ``names``) as unique indices, in
+    order; ``ConfigError`` naming ``what`` for an index out of range or an unknown name."""
     out: list[int] = []
     for item in requested:
         if isinstance(item, int):
-            if not 0 <= item < n_ch:
-                raise ConfigError(f"{what}: score channel {item} not within 0..{n_ch - 1}")
+            if not 0 <= item < n_channels:
+                raise ConfigError(f"{what}: score channel {item} not within 0..{n_channels - 1}")
             out.append(item)
         elif names is not None and item in names:
-            out.append(names.index(item))
+            out.append(list(names).index(item))
         else:
-            known = ", ".join(names[:10]) if names else "none (use indices)"
+            known = ", ".join(list(names)[:10]) if names else "none (use indices)"
             raise ConfigError(f"{what}: no channel named {item!r}; names: {known}")
     return tuple(dict.fromkeys(out))
 

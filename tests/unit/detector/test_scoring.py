@@ -13,6 +13,7 @@ from amad.detector.scoring import (
     calibrate,
     calibrated_score,
     check_orientation,
+    resolve_config_channels,
     score_series,
     validate_series,
     window_scores,
@@ -261,3 +262,46 @@ def test_score_series_refuses_a_series_with_another_channel_count(tiny_model: AM
             ScoreConfig(orientation="paper"),
             WindowConfig(length=20, score_stride=20),
         )
+
+
+def test_score_channels_restrict_the_error_terms_and_keep_every_input(tiny_model: AMAD) -> None:
+    x = np.random.default_rng(9).normal(size=(60, 3)).astype(np.float32)
+    wcfg = WindowConfig(length=20, score_stride=20)
+    model = AMAD(TINY, n_channels=3).eval()
+    model.load_state_dict(tiny_model.state_dict())
+    model.score_channel_scale.copy_(torch.tensor([1.0, 4.0, 0.5]))
+    cfg = ScoreConfig(orientation="flipped", channel_floor=0.0, smooth=1)
+    s = score_series(model, x, cfg, wcfg, channels=np.array([2, 0]))
+    windows = torch.from_numpy(x.reshape(3, 20, 3))
+    with torch.no_grad():
+        err = ((model(windows, latents=False).recon - windows) ** 2).reshape(60, 3).numpy()
+    np.testing.assert_allclose(s.reconstruction, err[:, [2, 0]].mean(-1), rtol=1e-5)
+    np.testing.assert_allclose(s.normalized, (err[:, [2, 0]] / [0.5, 1.0]).mean(-1), rtol=1e-5)
+    # channel 1 still feeds the model: changing it changes the scores of channels 0 and 2
+    moved = x.copy()
+    moved[:, 1] += 5.0
+    assert not np.allclose(
+        score_series(model, moved, cfg, wcfg, channels=np.array([0, 2])).reconstruction,
+        s.reconstruction,
+    )
+    everything = score_series(model, x, cfg, wcfg)
+    np.testing.assert_allclose(everything.reconstruction, err.mean(-1), rtol=1e-5)
+    with pytest.raises(ConfigError, match=r"not within 0\.\.2"):
+        score_series(model, x, cfg, wcfg, channels=np.array([3]))
+
+
+def test_score_channels_in_the_config_apply_once_resolved_to_indices(tiny_model: AMAD) -> None:
+    x = np.random.default_rng(10).normal(size=(60, 3)).astype(np.float32)
+    wcfg = WindowConfig(length=20, score_stride=20)
+    named = ScoreConfig(orientation="flipped", smooth=1, channels=["c", 0])
+    with pytest.raises(ConfigError, match="resolved to indices"):
+        score_series(tiny_model, x, named, wcfg)
+    assert resolve_config_channels(named, 3, ["a", "b", "c"]) == [2, 0]
+    with pytest.raises(ConfigError, match="no channel named 'c'"):
+        resolve_config_channels(named, 3, ["a", "b"])
+    resolved = ScoreConfig(orientation="flipped", smooth=1, channels=[2, 0])
+    explicit = score_series(tiny_model, x, ScoreConfig(orientation="flipped", smooth=1), wcfg,
+                            channels=np.array([2, 0]))  # fmt: skip
+    np.testing.assert_allclose(
+        score_series(tiny_model, x, resolved, wcfg).reconstruction, explicit.reconstruction
+    )
