@@ -21,7 +21,8 @@ import click
 from amad.cli.options import resolve_config, set_option
 from amad.errors import ConfigError, CorruptPointerError, ObjectNotFoundError
 from amad.storage.fleet import FleetRow, fleet_rows, format_age
-from amad.storage.registry import Registry, VersionInfo, list_models
+from amad.storage.records import VersionInfo
+from amad.storage.registry import Registry, list_models
 from amad.storage.store import LocalStore, store_from_config, store_from_uri
 
 STORE_ENV = "AMAD_STORE"

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from amad.errors import ArtifactError, ConflictError, PromotionError, TransientStorageError
-from amad.storage.registry import BUNDLE_MANIFEST, Registry, list_models
+from amad.storage.registry import Registry, list_models
 from amad.storage.store import LocalStore, Store
+from amad.storage.versions import BUNDLE_MANIFEST
 
 
 def make_bundle(root: Path, seed: str, *, nested: bool = False) -> Path:
