@@ -23,7 +23,28 @@ QUIET_LIBRARIES: tuple[str, ...] = (
 )
 
 
+class QuietLibraries(logging.Filter):
+    """A handler filter dropping records of ``QUIET_LIBRARIES`` (and their children) below
+    ``level``: some set their own module loggers' levels on import, after the application set
+    theirs (Great Expectations sets ``...data_context.types.base`` to INFO), which a level on the
+    parent logger cannot undo."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= self.level:
+            return True
+        return not any(record.name == n or record.name.startswith(n + ".") for n in QUIET_LIBRARIES)
+
+
 def quiet_libraries(level: int = logging.WARNING) -> None:
-    """Set every logger in ``QUIET_LIBRARIES`` to ``level`` (WARNING by default)."""
+    """Set every logger in ``QUIET_LIBRARIES`` to ``level`` (WARNING by default), and filter
+    their records below ``level`` at every handler of the root logger."""
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(level)
+    for handler in logging.getLogger().handlers:
+        for old in [f for f in handler.filters if isinstance(f, QuietLibraries)]:
+            handler.removeFilter(old)
+        handler.addFilter(QuietLibraries(level))

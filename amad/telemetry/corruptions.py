@@ -17,6 +17,7 @@ from typing import TypeAlias
 import numpy as np
 import pandas as pd
 
+from amad.errors import ConfigError
 from amad.telemetry.schema import Contract
 
 Frame: TypeAlias = pd.DataFrame
@@ -64,7 +65,7 @@ def _ranged(c: Contract) -> tuple[str, float]:
             return spec.name, spec.max + 10 * (abs(spec.max) + 1)
         if spec.min is not None:
             return spec.name, spec.min - 10 * (abs(spec.min) + 1)
-    raise ValueError("out_of_range needs a contract column with a min or max")
+    raise ConfigError("--bad out_of_range needs a contract column with a min or max")
 
 
 def _out_of_range(f: Frame, c: Contract) -> Frame:
@@ -145,7 +146,7 @@ def _drift(f: Frame, c: Contract) -> Frame:
 
 def _repeated(f: Frame, c: Contract, prev: Frame | None) -> bytes:
     if prev is None:
-        raise ValueError("repeated_rows needs the previous batch")
+        raise ConfigError("--bad repeated_rows needs the previous batch (use --batches 2 or more)")
     return to_csv_bytes(pd.concat([prev.iloc[-30:], f], ignore_index=True))
 
 
@@ -210,6 +211,6 @@ def make_bad(
 ) -> tuple[bytes, str]:
     """The bytes and file suffix of a ``kind`` batch made from a good ``frame``."""
     if kind not in BAD_KINDS:
-        raise ValueError(f"unknown bad-batch kind {kind!r}; known: {', '.join(BAD_KINDS)}")
+        raise ConfigError(f"unknown bad-batch kind {kind!r}; known: {', '.join(BAD_KINDS)}")
     spec = BAD_KINDS[kind]
     return spec.make(frame, contract, previous), spec.suffix

@@ -128,3 +128,18 @@ def test_an_os_error_is_one_line_and_exit_1(
     out = tmp_path / "a-file" / "scores.csv"  # its folder cannot be created: NotADirectoryError
     code, _, err = run(["score", str(named_bundle), "--input", str(src), "--out", str(out)], capsys)
     assert code == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--bad", "out_of_range"], "needs a contract column with a min or max"),
+        (["--bad", "repeated_rows", "--batches", "1"], "needs the previous batch"),
+    ],
+)
+def test_synth_refuses_an_impossible_corruption_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], says: str
+) -> None:
+    argv = ["synth", "--out", str(tmp_path / "in"), "--rows", "50", *args]
+    code, _, err = run(argv, capsys)
+    assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterator
 
@@ -32,3 +33,21 @@ def test_botocore_and_gx_info_lines_are_hidden(restore_levels: None) -> None:
 def test_very_verbose_shows_them(restore_levels: None) -> None:
     configure_logging(2)
     assert logging.getLogger("botocore.credentials").isEnabledFor(logging.DEBUG)
+
+
+def test_a_library_that_resets_its_own_level_on_import_stays_quiet(restore_levels: None) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)  # the console handler an application installs
+    logging.getLogger().addHandler(handler)
+    try:
+        configure_logging(0)
+        noisy = logging.getLogger("great_expectations.data_context.types.base")
+        noisy.setLevel(logging.INFO)  # what importing Great Expectations does, after our set-up
+        noisy.info("Created temporary directory for ephemeral docs site")
+        noisy.warning("a real GX warning")
+        logging.getLogger("amad.telemetry").warning("amad's own line")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    out = stream.getvalue()
+    assert "ephemeral docs site" not in out
+    assert "a real GX warning" in out and "amad's own line" in out
