@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from amad.config import ColumnSpec, ContractConfig
-from amad.telemetry.expectations import build_expectations, validate_bytes, validate_frame
+from amad.telemetry.expectations import validate_bytes, validate_frame
 from amad.telemetry.schema import Contract, prepare_frame
+from amad.telemetry.suite import build_expectations
 
 COLUMNS = [ColumnSpec(name="a", min=-100.0, max=100.0), ColumnSpec(name="b")]
 REFERENCE = {"a": {"mean": 0.0, "std": 1.0}, "b": {"mean": 0.0, "std": 1.0}}
