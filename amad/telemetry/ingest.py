@@ -5,25 +5,23 @@ name order) and ``s3://bucket/prefix`` URIs. Each batch is keyed by the sha256 o
 
 - already committed (same bytes ingested before): nothing changes (``duplicate``);
 - rejected by the pre-parse checks or an error-severity expectation: the bytes are copied,
-  unchanged, to ``<quarantine_dir>/<sha>/original/<file name>`` (a folder of their own, so no
-  batch name can collide with the reports) next to ``report.json`` (and the GX result and Data
-  Docs when the suite ran); an existing quarantine entry is never overwritten;
+  unchanged, to ``<quarantine_dir>/<sha>/original/<file name>`` next to ``report.json`` (and
+  the GX result and Data Docs when the suite ran); see ``amad.telemetry.quarantine``;
 - accepted: the rows are staged and committed into the dataset (see ``amad.telemetry.dataset``), and
   the first accepted batch also sets the reference statistics used for drift checks.
 
 Every batch also gets ``<reports_dir>/<sha>/`` (report.json, gx_result.json, data_docs.html).
-Versioning the new dataset with DVC is the caller's next step (``amad.telemetry.versioning``).
+What happened comes back as an ``IngestReport`` (``amad.telemetry.outcomes``). Versioning the
+new dataset with DVC is the caller's next step (``amad.telemetry.versioning``).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 
@@ -33,22 +31,14 @@ from amad.files import sha256_bytes
 from amad.telemetry import dataset, schema, versioning
 from amad.telemetry.expectations import ValidationReport, validate_frame
 from amad.telemetry.lock import dataset_lock
+from amad.telemetry.outcomes import BatchOutcome, IngestReport
+from amad.telemetry.quarantine import quarantine
 from amad.telemetry.schema import Contract
 
 log = logging.getLogger(__name__)
 
-Status = Literal["accepted", "quarantined", "duplicate"]
-ORIGINAL = "original"  # quarantine subfolder holding the rejected bytes, unchanged
-_MAX_NAME_BYTES = 200
 
-
-def _safe_name(name: str) -> str:
-    """The batch's file name, usable as one: no separators, not empty, not over-long."""
-    base = Path(name.replace("\\", "/")).name.strip() or "batch"
-    if base in (".", "..") or len(base.encode()) > _MAX_NAME_BYTES:
-        suffix = Path(base).suffix if len(Path(base).suffix) <= 16 else ""
-        return f"batch{suffix}"
-    return base
+# --------------------------------------------------------------------------- sources
 
 
 @dataclass(frozen=True)
@@ -65,80 +55,6 @@ class Source:
             return self.path.read_bytes()
         data, _etag = self.store.get_bytes(self.key)
         return bytes(data)
-
-
-@dataclass
-class BatchOutcome:
-    """What happened to one batch."""
-
-    source: str
-    sha256: str
-    status: Status
-    rows: int
-    message: str
-    failed_checks: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    report_dir: str | None = None
-    quarantine_dir: str | None = None
-    data_version: str | None = None  # after this batch, when the caller versioned the data
-
-    def summary(self) -> dict[str, Any]:
-        """One flat row for reports: batch, status, rows, failed checks, warnings, Data Docs."""
-        docs = Path(self.report_dir) / "data_docs.html" if self.report_dir else None
-        return {
-            "batch": self.source,
-            "sha256": self.sha256,
-            "status": self.status,
-            "rows": self.rows,
-            "failed": self.failed_checks,
-            "warnings": self.warnings,
-            "message": self.message,
-            "data_docs": str(docs.resolve()) if docs and docs.is_file() else None,
-            "quarantine": self.quarantine_dir,
-            "data_version": self.data_version,
-        }
-
-
-@dataclass
-class IngestReport:
-    """Outcomes of one ``ingest`` call and the dataset fingerprint before and after."""
-
-    outcomes: list[BatchOutcome]
-    data_dir: str
-    fingerprint_before: str
-    fingerprint_after: str
-
-    def _with(self, status: Status) -> list[BatchOutcome]:
-        return [o for o in self.outcomes if o.status == status]
-
-    @property
-    def accepted(self) -> list[BatchOutcome]:
-        return self._with("accepted")
-
-    @property
-    def rejected(self) -> list[BatchOutcome]:
-        return self._with("quarantined")
-
-    @property
-    def duplicates(self) -> list[BatchOutcome]:
-        return self._with("duplicate")
-
-    @property
-    def changed(self) -> bool:
-        return self.fingerprint_before != self.fingerprint_after
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "data_dir": self.data_dir,
-            "fingerprint_before": self.fingerprint_before,
-            "fingerprint_after": self.fingerprint_after,
-            "changed": self.changed,
-            "counts": {s: len(self._with(s)) for s in ("accepted", "quarantined", "duplicate")},
-            "outcomes": [asdict(o) for o in self.outcomes],
-        }
-
-
-# --------------------------------------------------------------------------- sources
 
 
 def _s3_sources(uri: str) -> list[Source]:
@@ -201,28 +117,6 @@ def validate_batch(
         prepared, contract, name=name, reference=dataset.read_reference(data_dir)
     )
     return report, prepared
-
-
-def quarantine(
-    data: bytes, name: str, sha: str, report_dir: Path, quarantine_dir: str | Path
-) -> Path:
-    """Copy the batch bytes to ``<quarantine_dir>/<sha>/original/`` and its report files next
-    to that folder; an existing entry is never overwritten."""
-    dest = Path(quarantine_dir) / sha
-    if dest.exists():
-        log.info("batch %s already quarantined at %s", sha[:12], dest)
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".{sha}.{os.getpid()}.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    (tmp / ORIGINAL).mkdir()
-    (tmp / ORIGINAL / _safe_name(name)).write_bytes(data)
-    for item in report_dir.iterdir():
-        shutil.copy2(item, tmp / item.name)
-    os.replace(tmp, dest)
-    return dest
 
 
 def _record(
