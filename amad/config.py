@@ -173,26 +173,23 @@ class TrainConfig(_Section):
 class ScoreConfig(_Section):
     """Per-step anomaly scores and the alert threshold."""
 
-    # see amad/detector/scoring.py and benchmarks/TUNING.md: reconstruction (raw squared error),
-    # normalized (each channel's error / its validation mean; the default: never worse than
-    # reconstruction by more than noise on the dev entities, better on SMD and synthetic data),
-    # calibrated (normalized weighted by exp(+-z) of the validation-standardised discrepancy:
-    # best on SMD with the CPU profile, unstable across training budgets), association (AT)
+    # see amad/detector/scoring.py: reconstruction (raw squared error), normalized (each
+    # channel's error / its validation mean), calibrated (normalized weighted by exp(+-z) of the
+    # validation-standardised discrepancy), association (AT). The figures behind this section's
+    # defaults: benchmarks/TUNING.md, section 12
     kind: Literal["association", "reconstruction", "normalized", "calibrated"] = "normalized"
     temperature: float = Field(50.0, gt=0.0)
     dis_clip: float = Field(3.0, gt=0.0)  # |z| of the discrepancy is clipped here (calibrated)
     # normalized/calibrated: each channel's validation error scale is floored at this fraction
-    # of the channels' mean scale (0: no floor; 0.5 halves the SMD alert rate's excess, TUNING.md)
+    # of the channels' mean scale (0: no floor)
     channel_floor: float = Field(0.5, ge=0.0, le=1.0)
     # sign of the discrepancy term: paper = low discrepancy is anomalous (Anomaly Transformer's
     # softmax(-T*dis)), flipped = high discrepancy is anomalous, auto = chosen at training time by
-    # injecting spikes into validation data. flipped is the default: on the dev entities of
-    # benchmarks/TUNING.md it won on SMD and MSL, and the spike check picked the worse sign.
-    # (Only the association and calibrated kinds use it.)
+    # injecting spikes into validation data. Only the association and calibrated kinds use it
     orientation: Literal["auto", "paper", "flipped"] = "flipped"
     # centred moving average of every per-step score over this many steps (1: off), applied
-    # before thresholds, so validation scores are smoothed the same way. 20 was the best width
-    # on the dev entities of benchmarks/TUNING.md (section 10); it delays an alert by width/2 steps
+    # before thresholds, so validation scores are smoothed the same way; it delays an alert by
+    # width/2 steps
     smooth: int = Field(20, ge=1)
     threshold: Literal["percentile", "pot", "legacy_train_test_percentile"] = "percentile"
     anomaly_ratio: float = Field(1.0, gt=0.0, lt=50.0)  # percent of steps expected anomalous

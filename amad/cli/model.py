@@ -126,7 +126,8 @@ def write_table(frame: pd.DataFrame, out: Path) -> None:
 
 
 def _set_threads(threads: int | None) -> None:
-    """Limit torch's CPU threads; on an oversubscribed machine 1 thread can be 4x faster."""
+    """Limit torch's CPU threads; on an oversubscribed machine fewer can be faster (see
+    benchmarks/TUNING.md)."""
     if threads is not None:
         import torch
 

@@ -1,7 +1,7 @@
 """How sure a metric gain is: a paired block bootstrap over the evaluation window.
 
 Champion and challenger are scored on the same evaluation window (``scores (T,)`` each, one
-``labels (T,)``). A difference of 0.008 in VUS-PR between two models at chance level is noise;
+``labels (T,)``). A small difference in VUS-PR between two models can be noise;
 :func:`gain_interval` says how much. The window is cut into ``n_blocks`` contiguous blocks whose
 cuts are moved out of labelled events (an event is never split, so resampling keeps whole
 anomalies), blocks are drawn with replacement, and on each resample the gain ``metric(challenger)
@@ -10,8 +10,8 @@ anomalies), blocks are drawn with replacement, and on each resample the gain ``m
 skipped and counted. With fewer than half the resamples usable the interval is (-inf, inf): a
 gain that cannot be measured is not a gain.
 
-The metric is AUC-PR (average precision) by default: threshold-free like VUS-PR and ~50x
-cheaper, so 200 resamples cost well under a second on a 10k-step window. Pure numpy.
+The metric is AUC-PR (average precision) by default: threshold-free like VUS-PR and much
+cheaper, so hundreds of resamples stay cheap (figures: benchmarks/TUNING.md). Pure numpy.
 """
 
 from __future__ import annotations
