@@ -7,7 +7,7 @@ names the failed check, what no table validator can judge: an empty file, a file
 CSV nor Parquet, non-UTF-8 bytes, a wrong delimiter, a header without rows, a truncated file.
 ``prepare_frame`` then normalises timestamps to UTC and adds the ``__amad_*`` helper columns
 (per-entity time deltas, distance from the cadence grid, timezone style, non-finite counts,
-already-ingested rows) that the Great Expectations suite in ``amad.telemetry.expectations`` checks; the
+already-ingested rows) that the Great Expectations suite (``amad.telemetry.suite``) checks; the
 suite, not this module, decides whether a batch is accepted.
 """
 
