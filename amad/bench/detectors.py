@@ -9,12 +9,14 @@ statistics of that part) and returns one score per step, higher meaning more ano
 :func:`fit_with_threshold` is the one protocol all of them share: split the training period in
 time, fit on the first part, and set the alert threshold at the ``(100 - r)``-th percentile of the
 *held-out* part's scores (in-sample scores are too small, so thresholds fitted on them flag far
-too much). Test data never reaches ``fit``.
+too much); AMAD's is the recipe's ``score.threshold`` on that part. Test data never reaches ``fit``.
 
 Baselines are those of ``shared/BASELINES.md`` (``amad.bench.baselines``): seeded ``random``, ``pca``,
 ``iforest``, ``ae``, ``ar`` and ``kmeans``, plus their smoothed controls. ``restrict_score``
 makes a detector score only some channels (a dataset's ``score_channels`` or ``score.channels``).
-``amad`` wraps ``amad.detector.train.fit`` and ``amad.detector.scoring.score_series``; its ablation variants and the Anomaly
+``amad`` is a thin adapter over the pipeline's training recipe (``amad.detector.recipe``: training,
+early stopping, calibration, orientation, threshold) and the bundle's scorer, so the benchmark
+measures the model ``amad train`` and the flows ship; its ablation variants and the Anomaly
 Transformer reproduction (``at``) are config overrides listed in ``AMAD_VARIANTS``.
 
 Shape legend: T steps, C channels, n windows, w window length.
@@ -22,15 +24,17 @@ Shape legend: T steps, C channels, n windows, w window length.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import tempfile
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from amad.bench.baselines import (
     BASELINES,
@@ -45,10 +49,19 @@ from amad.bench.baselines import (
     WindowAEDetector,
     check_matrix,
 )
-from amad.config import AmadConfig, build_config, config_to_dict, load_profile
-from amad.detector.thresholds import percentile_threshold
+from amad.config import AmadConfig, WindowConfig, build_config, config_to_dict, load_profile
+from amad.detector.thresholds import Threshold, percentile_threshold
 from amad.errors import ConfigError, DataError
-from amad.series.windows import sliding_windows, split_train_val
+from amad.series.windows import (
+    PreparedData,
+    Scaler,
+    sliding_windows,
+    split_train_val,
+    windows_fingerprint,
+)
+
+if TYPE_CHECKING:
+    from amad.detector.bundle import Bundle
 
 __all__ = [
     "AMAD_VARIANTS",
@@ -138,48 +151,63 @@ def amad_config(
 
 
 class AMADDetector:
-    """AMAD (or a variant) trained with ``amad.detector.train.fit`` and scored with ``score_series``.
+    """AMAD (or a variant) through the pipeline's own recipe: a thin adapter, no logic of its own.
 
-    ``val`` (held-out training-period data) drives early stopping and, when
-    ``score.orientation`` is ``auto``, the orientation check; without it the last 20 % of
-    ``train`` is held out for both.
+    ``fit`` hands the (already scaled) fitting and held-out parts to
+    ``amad.detector.recipe.train_prepared``, exactly what ``amad train``, the DVC stage and the
+    flows run: the same early stopping and score calibration (on the recipe's validation
+    subset), the same orientation check and the same threshold (``score.threshold`` and
+    ``score.anomaly_ratio`` of ``cfg``). The bundle it writes goes to a temporary folder and is
+    loaded back with ``load_bundle``; ``score`` is that bundle's ``score``. The runner scaled
+    the parts with the fitting part's statistics, the rule ``build_windows`` applies, so the
+    bundle's scaler is the identity. Without ``val`` the last ``windows.val_fraction`` of
+    ``train`` is held out. A held-out part shorter than one window is mirrored up to one
+    (``_pad_to_window``), which the recipe alone would refuse.
     """
 
     def __init__(self, name: str, cfg: AmadConfig, *, progress: bool = False) -> None:
+        if cfg.score.threshold == "legacy_train_test_percentile":
+            raise ConfigError(
+                f"{name}: score.threshold=legacy_train_test_percentile pools test scores; the "
+                "benchmark never lets test data reach fitting (see legacy_point_adjusted_f1_leaky)"
+            )
         self.name, self.cfg, self.progress = name, cfg, progress
-        self._model: torch.nn.Module | None = None
-        self._sign: float | None = None
+        self._bundle: Bundle | None = None
+        self._prepared: PreparedData | None = None
         self.info: dict[str, Any] = {}
 
+    @property
+    def threshold(self) -> Threshold:
+        """The recipe's threshold for this detector's config (after ``fit`` or ``adopt``)."""
+        if self._bundle is None:
+            raise RuntimeError("fit() before threshold")
+        return self._bundle.threshold
+
     def fit(self, train: np.ndarray, *, val: np.ndarray | None = None) -> None:
-        from amad.detector import scoring
-        from amad.detector import train as trainer
+        from amad.detector.bundle import load_bundle
+        from amad.detector.recipe import train_prepared
+        from amad.detector.train import select_device
 
         w = self.cfg.windows
         train = check_matrix(train, w.length)
         if val is None:
             train, val = split_train_val(train, w.val_fraction)
-        val = _pad_to_window(check_matrix(val), w.length)
-        result = trainer.fit(
-            self.cfg.model, self.cfg.train,
-            sliding_windows(train, w.length, w.train_stride),
-            self._val_windows(val),
-            checkpoint_dir=None, progress=self.progress,
-        )  # fmt: skip
-        self._model = result.model
-        orientation: str = self.cfg.score.orientation
-        if orientation == "auto":
-            check = scoring.check_orientation(
-                result.model, val, w, batch_size=self.cfg.score.batch_size, seed=self.cfg.train.seed
+        prepared = _prepared_data(self.name, train, _pad_to_window(check_matrix(val), w.length), w)
+        device = select_device(self.cfg.train.device)
+        with tempfile.TemporaryDirectory(prefix="amad-bench-") as tmp:
+            outcome = train_prepared(
+                self.cfg, prepared, Path(tmp) / "bundle", progress=self.progress
             )
-            orientation = check.orientation
-        self._sign = scoring.ORIENTATION_SIGN[orientation]
+            self._bundle = load_bundle(outcome.path, device=device)
+        self._prepared = prepared
         self.info = {
-            "best_epoch": result.best_epoch,
-            "epochs_run": len(result.history),
-            "device": result.device,
-            "orientation": orientation,
-            "history": result.history,
+            "best_epoch": outcome.best_epoch,
+            "epochs_run": outcome.epochs,
+            "device": str(device),
+            "orientation": outcome.config.score.orientation,
+            "threshold_method": outcome.method,
+            "recipe_metrics": outcome.metrics,
+            "history": self._bundle.history,
         }
 
     def training_key(self) -> str:
@@ -192,37 +220,50 @@ class AMADDetector:
         return json.dumps(key, sort_keys=True)
 
     def adopt(self, trained: AMADDetector) -> None:
-        """Score with ``trained``'s fitted model (same ``training_key``) instead of fitting."""
-        from amad.detector.scoring import ORIENTATION_SIGN
+        """Score with ``trained``'s fitted model (same ``training_key``) instead of fitting; the
+        threshold is the recipe's for this detector's own ``score`` settings."""
+        from amad.detector.recipe import fit_val_threshold
 
-        if trained._model is None or trained.training_key() != self.training_key():
+        bundle, prepared = trained._bundle, trained._prepared
+        if bundle is None or prepared is None or trained.training_key() != self.training_key():
             raise ConfigError(f"{self.name} cannot reuse {trained.name}'s model: training differs")
-        orientation = self.cfg.score.orientation
-        self._model, self._sign = trained._model, trained._sign
-        if orientation != "auto":
-            self._sign = ORIENTATION_SIGN[orientation]
-        self.info = {**trained.info, "model_shared_with": trained.name}
-
-    def _val_windows(self, val: np.ndarray) -> np.ndarray:
-        """Early-stopping windows, capped at ``max_windows_per_epoch`` (a fixed seeded subset)."""
-        w, cap = self.cfg.windows, self.cfg.train.max_windows_per_epoch
-        windows = sliding_windows(val, w.length, w.train_stride)  # (n, w, C)
-        if cap is None or len(windows) <= cap:
-            return windows
-        rng = np.random.default_rng(self.cfg.train.seed + 1)
-        return windows[np.sort(rng.choice(len(windows), cap, replace=False))]
+        cfg = self.cfg
+        if cfg.score.orientation == "auto":  # resolved once, on the shared model
+            orientation = bundle.config.score.orientation
+            cfg = build_config(config_to_dict(cfg), {"score.orientation": orientation})
+        threshold, _ = fit_val_threshold(cfg, bundle.model, prepared)
+        self._bundle = replace(bundle, config=cfg, threshold=threshold)
+        self._prepared = prepared
+        info = {k: v for k, v in trained.info.items() if k != "recipe_metrics"}
+        self.info = {**info, "orientation": cfg.score.orientation,
+                     "threshold_method": threshold.method, "model_shared_with": trained.name}  # fmt: skip
 
     def score(self, x: np.ndarray) -> np.ndarray:
-        from amad.detector import scoring
-
-        if self._model is None:
+        if self._bundle is None:
             raise RuntimeError("fit() before score()")
         x = check_matrix(x)
         padded = _pad_to_window(x, self.cfg.windows.length)
-        steps = scoring.score_series(
-            self._model, padded, self.cfg.score, self.cfg.windows, sign=self._sign
-        )
-        return np.asarray(steps.of(self.cfg.score.kind)[: len(x)], dtype=np.float64)
+        return np.asarray(self._bundle.score(padded).scores[: len(x)], dtype=np.float64)
+
+
+def _prepared_data(
+    name: str, fit_part: np.ndarray, val_part: np.ndarray, cfg: WindowConfig
+) -> PreparedData:
+    """The recipe's input for already scaled parts: identity scaler, no test data (0 steps)."""
+    n_channels = fit_part.shape[1]
+    digest = hashlib.sha256()
+    for part in (fit_part, val_part):
+        digest.update(np.ascontiguousarray(part).tobytes())
+    data_fp = digest.hexdigest()
+    return PreparedData(
+        name="bench", entity=name, window_cfg=cfg,
+        scaler=Scaler(np.zeros(n_channels), np.ones(n_channels)),
+        train_scaled=fit_part, val_scaled=val_part,
+        test_scaled=np.empty((0, n_channels), dtype=np.float32), labels=None,
+        train_windows=sliding_windows(fit_part, cfg.length, cfg.train_stride),
+        val_windows=sliding_windows(val_part, cfg.length, cfg.train_stride),
+        data_fingerprint=data_fp, fingerprint=windows_fingerprint(data_fp, cfg),
+    )  # fmt: skip
 
 
 def _pad_to_window(x: np.ndarray, length: int) -> np.ndarray:
@@ -292,7 +333,7 @@ class FittedScores:
     """Scores a detector produced under the shared protocol, and its honest threshold."""
 
     val_scores: np.ndarray  # (T_val,) held-out part of the training period
-    threshold: float  # (100 - anomaly_ratio) percentile of val_scores
+    threshold: float  # (100 - anomaly_ratio) percentile of val_scores; AMAD: the recipe's
 
 
 def fit_with_threshold(
@@ -304,10 +345,18 @@ def fit_with_threshold(
     prefitted: bool = False,
 ) -> FittedScores:
     """Fit on the fitting part (unless ``prefitted``); threshold = percentile of the held-out
-    part's scores."""
+    part's scores. AMAD's threshold is the training recipe's (``score.threshold`` fitted on the
+    same held-out part), whose ``score.anomaly_ratio`` must then be ``anomaly_ratio``."""
+    if isinstance(det, AMADDetector) and det.cfg.score.anomaly_ratio != anomaly_ratio:
+        raise ConfigError(
+            f"{det.name}: score.anomaly_ratio is {det.cfg.score.anomaly_ratio}, the protocol's "
+            f"anomaly_ratio {anomaly_ratio}; the recipe thresholds with the config's"
+        )
     if not prefitted:
         det.fit(fit_part, val=val_part)
     val_scores = np.asarray(det.score(val_part), dtype=np.float64)
     if val_scores.shape != (len(val_part),) or not np.isfinite(val_scores).all():
         raise DataError(f"{det.name}: validation scores are not one finite value per step")
+    if isinstance(det, AMADDetector):
+        return FittedScores(val_scores, det.threshold.value)
     return FittedScores(val_scores, percentile_threshold(val_scores, anomaly_ratio))

@@ -3,8 +3,9 @@
 Per entity (an SMD machine, an MSL channel, a generic file, a synthetic seed): load it, split the
 training period in time (the later ``val_fraction`` is held out), fit the scaler on the fitting
 part, fit each detector there, set its threshold at the ``(100 - r)``-th percentile of its scores on
-the held-out part, score the test split and compute every metric of ``amad.evaluation.metrics``. Test labels
-are used only by the metrics. ``legacy_point_adjusted_f1_leaky`` (threshold from held-out and test
+the held-out part (AMAD: the training recipe's ``score.threshold``; ``r`` and ``val_fraction`` go
+into its config, ``amad_overrides``), score the test split and compute every metric of
+``amad.evaluation.metrics``. Test labels are used only by the metrics. ``legacy_point_adjusted_f1_leaky`` (threshold from held-out and test
 scores pooled, the Anomaly Transformer convention) is there for comparison with papers only.
 The channels that enter the score (``score.channels``, else what the dataset declares: telemanom
 scores column 0) are the same for every detector that has a per-channel score.
@@ -86,6 +87,26 @@ def _split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[st
     data = {k[len("data.") :]: v for k, v in overrides.items() if k.startswith("data.")}
     model = {k: v for k, v in overrides.items() if not k.startswith("data.")}
     return data, model
+
+
+def amad_overrides(spec: BenchSpec) -> dict[str, Any]:
+    """The non-``data.*`` overrides plus the protocol's ratio and split, for AMAD's config.
+
+    AMAD thresholds and early-stops through the training recipe, which reads
+    ``score.anomaly_ratio`` and ``windows.val_fraction`` from its config: both are set to what
+    the protocol uses for every detector, so the recorded config reproduces the result with
+    ``amad train``. A ``--set`` of either that disagrees is an error (use ``--anomaly-ratio``).
+    """
+    _, model_over = _split_overrides(spec.overrides)
+    protocol = {"score.anomaly_ratio": spec.ratio(), "windows.val_fraction": spec.val_fraction}
+    for key, value in protocol.items():
+        given = model_over.get(key, value)
+        if not isinstance(given, int | float) or float(given) != value:
+            raise ConfigError(
+                f"{key}={given!r} contradicts the benchmark protocol's {value} "
+                "(every detector shares it: use --anomaly-ratio / BenchSpec.val_fraction)"
+            )
+    return {**model_over, **protocol}
 
 
 def data_config(spec: BenchSpec, entity: str | None = None) -> DataConfig:
@@ -186,10 +207,10 @@ def run_pair(
     would differ only by nondeterminism).
     """
     seed = entity_seed(spec.seed, entity)
-    _, model_over = _split_overrides(spec.overrides)
     det = make_detector(
-        name, seed=seed, profile=spec.profile, overrides=model_over, progress=spec.progress
-    )
+        name, seed=seed, profile=spec.profile, overrides=amad_overrides(spec),
+        progress=spec.progress,
+    )  # fmt: skip
     channels = data.score_channels
     applied = restrict_score(det, None if channels is None else np.asarray(channels))
     started = time.perf_counter()
@@ -288,7 +309,8 @@ def _header(spec: BenchSpec, entities: list[str]) -> dict[str, Any]:
         "anomaly_ratio_percent": spec.ratio(),
         "threshold_protocol": (
             f"percentile {100 - spec.ratio():g} of held-out (last {spec.val_fraction:.0%}) "
-            "training-period scores; scaler fitted on the fitting part only"
+            "training-period scores; scaler fitted on the fitting part only; AMAD variants: "
+            "the training recipe's score.threshold (default percentile, same r) on that part"
         ),
         "versions": _versions(),
         "host": _host(),
@@ -354,7 +376,7 @@ def _channels(spec: BenchSpec) -> list[int | str] | None:
 
 def run_bench(spec: BenchSpec) -> dict[str, Any]:
     """Run the benchmark; returns the results document also written to ``spec.out``."""
-    _, model_over = _split_overrides(spec.overrides)
+    model_over = amad_overrides(spec)
     for name in spec.detectors:  # fail fast on unknown names and invalid overrides
         make_detector(name, profile=spec.profile, overrides=model_over)
     entities = resolve_entities(spec)

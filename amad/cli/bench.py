@@ -80,7 +80,10 @@ def _detectors(text: str) -> tuple[str, ...]:
     "sets",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Config override: data.* for the data, anything else for AMAD variants.",
+    help=(
+        "Config override: data.* for the data, anything else for AMAD variants (trained and "
+        "thresholded by the pipeline's recipe; score.anomaly_ratio is --anomaly-ratio's)."
+    ),
 )
 @click.option("--resume/--no-resume", default=False, help="Skip pairs already in results.json.")
 @click.option("--progress/--no-progress", default=False, help="Training progress bars.")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from amad.config import AmadConfig, build_config, config_to_dict
 from amad.detector.bundle import save_bundle
@@ -88,17 +89,27 @@ def _evaluate_test(
     return out
 
 
-def _threshold(
-    cfg: AmadConfig, result: TrainResult, prepared: PreparedData
+def fit_val_threshold(
+    cfg: AmadConfig, model: torch.nn.Module, prepared: PreparedData
 ) -> tuple[Threshold, StepScores]:
-    """The threshold fitted on validation-period scores (and those scores, every kind)."""
-    val = score_series(result.model, prepared.val_scaled, cfg.score, cfg.windows)
+    """The threshold fitted on validation-period scores (and those scores, every kind).
+
+    ``cfg.score.orientation`` must already be resolved (``resolve_orientation``). Public so that
+    a caller holding a trained model (the benchmark, re-scoring one model several ways) fits
+    the same threshold ``train_prepared`` does."""
+    val = score_series(model, prepared.val_scaled, cfg.score, cfg.windows)
     test_scores = None
     if cfg.score.threshold == "legacy_train_test_percentile":  # pools test scores, by name
-        test_scores = score_series(result.model, prepared.test_scaled, cfg.score, cfg.windows).of(
+        test_scores = score_series(model, prepared.test_scaled, cfg.score, cfg.windows).of(
             cfg.score.kind
         )
     return fit_threshold(val.of(cfg.score.kind), cfg.score, test_scores=test_scores), val
+
+
+def _threshold(
+    cfg: AmadConfig, result: TrainResult, prepared: PreparedData
+) -> tuple[Threshold, StepScores]:
+    return fit_val_threshold(cfg, result.model, prepared)
 
 
 def _train_metrics(
