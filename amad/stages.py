@@ -9,8 +9,9 @@ flows both call these.
   version is checked out from DVC first (``amad.telemetry.versioning.checkout_version``).
 - ``train``: fit AMAD on a window set and write a verified bundle.
 - ``evaluate``: score a bundle on the window set's evaluation period (raw values, the bundle's
-  own scaler) and write metrics JSON plus the per-step scores; ``evaluate_baseline`` scores
-  the PCA baseline on the same window.
+  own scaler) and write metrics JSON plus the per-step scores, as an
+  ``amad.evaluation.records.Evaluation``; ``evaluate_baseline`` scores the PCA baseline on the
+  same window (attach it with ``Evaluation.with_baseline``: its metrics are the ``pca_*`` keys).
 - ``score_batch``: score a raw telemetry batch with a bundle, per entity.
 """
 
@@ -19,23 +20,49 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 import pandas as pd
 
 from amad.config import AmadConfig
 from amad.errors import DataError, DataValidationError
+from amad.evaluation.records import Evaluation
 from amad.files import write_json
 from amad.series.windows import PreparedData, build_windows, load_prepared, save_prepared
 from amad.telemetry import dataset, ingest, schema, versioning
 from amad.telemetry.schema import Contract
 
+if TYPE_CHECKING:
+    from amad.detector.recipe import TrainOutcome
+
 log = logging.getLogger(__name__)
 
 WINDOWS_ROOT = Path("runs/windows")
 _KEY_FILE = "window_key.json"
+
+
+class ValidationSummary(TypedDict):
+    """``validate``'s result, also written as ``summary.json``."""
+
+    data_version: str | None
+    rows: int
+    entities: list[str]
+    batches: int
+    errors: int
+    warnings: int
+    success: bool
+
+
+class BatchScores(TypedDict):
+    """``score_batch``'s result: ``summary.json``'s counts plus the files written."""
+
+    rows: int
+    alerts: int
+    alert_rate: float
+    files: list[str]
 
 
 def _write_json(path: Path, obj: Any) -> Path:
@@ -45,7 +72,7 @@ def _write_json(path: Path, obj: Any) -> Path:
 # --------------------------------------------------------------------------- validate
 
 
-def validate(cfg: AmadConfig, *, out_dir: str | Path) -> dict[str, Any]:
+def validate(cfg: AmadConfig, *, out_dir: str | Path) -> ValidationSummary:
     """Validate the committed dataset as one batch; raises ``DataValidationError`` on errors."""
     from amad.telemetry.expectations import validate_frame
 
@@ -59,7 +86,7 @@ def validate(cfg: AmadConfig, *, out_dir: str | Path) -> dict[str, Any]:
         prepared, contract, name=str(data_dir), reference=dataset.read_reference(data_dir)
     )
     report.write(out_dir)
-    summary = {
+    summary: ValidationSummary = {
         "data_version": ingest.data_version(cfg),
         "rows": len(frame),
         "entities": dataset.entities(data_dir),
@@ -170,8 +197,8 @@ def windows(
 
 def train(
     cfg: AmadConfig, windows_uri: str | Path, out_dir: str | Path, *, progress: bool = False
-) -> Any:
-    """Fit AMAD on a window set and write a bundle to ``out_dir``; a ``recipe.TrainOutcome``."""
+) -> TrainOutcome:
+    """Fit AMAD on a window set and write a bundle to ``out_dir``."""
     from amad.detector.recipe import train_prepared
 
     prepared = load_prepared(windows_uri)
@@ -183,8 +210,6 @@ def train(
 
 # --------------------------------------------------------------------------- evaluate
 
-_RECON = "val_recon_error"
-
 
 def eval_id(prepared: PreparedData) -> str:
     """The evaluation window's id: the window set's fingerprint (data + parameters)."""
@@ -195,29 +220,31 @@ def _raw(prepared: PreparedData, scaled: np.ndarray) -> np.ndarray:
     return np.asarray(prepared.scaler.inverse_transform(scaled), dtype=np.float32)
 
 
-def _score_metrics(scores: np.ndarray, val_scores: np.ndarray, prepared: PreparedData,
-                   threshold: float) -> dict[str, Any]:  # fmt: skip
+def _evaluation(scores: np.ndarray, val_scores: np.ndarray, prepared: PreparedData,
+                threshold: float, val_recon_error: float) -> Evaluation:  # fmt: skip
     from amad.evaluation.metrics import evaluate as point_metrics
     from amad.evaluation.selection import population_stability_index
 
     labels = prepared.labels
     normal = scores if labels is None else scores[labels == 0]
-    out: dict[str, Any] = {
-        "eval_id": eval_id(prepared),
-        "nonfinite_scores": int((~np.isfinite(scores)).sum()),
-        "alert_rate": float((scores > threshold).mean()),
-        "alert_rate_normal": float((normal > threshold).mean()) if len(normal) else 0.0,
-        "score_psi": float(population_stability_index(val_scores, scores)),
-        "eval_steps": len(scores),
-    }
+    metrics: dict[str, float] = {}
     if labels is not None and 0 < labels.sum() < len(labels):
-        out.update({k: float(v) for k, v in point_metrics(scores, labels, threshold).items()})
-    return out
+        metrics = {k: float(v) for k, v in point_metrics(scores, labels, threshold).items()}
+    return Evaluation(
+        eval_id=eval_id(prepared),
+        nonfinite_scores=int((~np.isfinite(scores)).sum()),
+        alert_rate=float((scores > threshold).mean()),
+        alert_rate_normal=float((normal > threshold).mean()) if len(normal) else 0.0,
+        score_psi=float(population_stability_index(val_scores, scores)),
+        eval_steps=len(scores),
+        metrics=metrics,
+        val_recon_error=val_recon_error,
+    )
 
 
 def evaluate(
     cfg: AmadConfig, bundle_dir: str | Path, windows_uri: str | Path, *, out_dir: str | Path
-) -> dict[str, Any]:
+) -> Evaluation:
     """Score a bundle on the evaluation period; writes ``metrics.json`` and ``scores.npz``."""
     from amad.detector.bundle import load_bundle
 
@@ -225,8 +252,8 @@ def evaluate(
     prepared = load_prepared(windows_uri)
     scored = bundle.score(_raw(prepared, prepared.test_scaled))
     val = bundle.score(_raw(prepared, prepared.val_scaled))
-    metrics = _score_metrics(scored.scores, val.scores, prepared, scored.threshold)
-    metrics[_RECON] = float(np.mean(val.steps.reconstruction))
+    recon = float(np.mean(val.steps.reconstruction))
+    evaluation = _evaluation(scored.scores, val.scores, prepared, scored.threshold, recon)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     scores_file = out / "scores.npz"
@@ -234,12 +261,12 @@ def evaluate(
     if prepared.labels is not None:
         arrays["labels"] = prepared.labels
     np.savez(scores_file, **arrays)
-    _write_json(out / "metrics.json", metrics)
-    return {**metrics, "scores_file": str(scores_file)}
+    _write_json(out / "metrics.json", evaluation.to_dict())
+    return replace(evaluation, scores_file=str(scores_file))
 
 
-def evaluate_baseline(cfg: AmadConfig, windows_uri: str | Path) -> dict[str, Any]:
-    """The PCA baseline fitted on the same training part, scored on the same window (``pca_*``)."""
+def evaluate_baseline(cfg: AmadConfig, windows_uri: str | Path) -> Evaluation:
+    """The PCA baseline fitted on the same training part, scored on the same window."""
     from amad.bench.detectors import PCADetector, fit_with_threshold
 
     prepared = load_prepared(windows_uri)
@@ -247,9 +274,8 @@ def evaluate_baseline(cfg: AmadConfig, windows_uri: str | Path) -> dict[str, Any
     fitted = fit_with_threshold(det, prepared.train_scaled, prepared.val_scaled,
                                 anomaly_ratio=cfg.score.anomaly_ratio)  # fmt: skip
     scores = np.asarray(det.score(prepared.test_scaled))
-    metrics = _score_metrics(scores, fitted.val_scores, prepared, fitted.threshold)
-    metrics[_RECON] = float(np.mean(fitted.val_scores))
-    return {f"pca_{k}": v for k, v in metrics.items() if k != "eval_id"}
+    recon = float(np.mean(fitted.val_scores))
+    return _evaluation(scores, fitted.val_scores, prepared, fitted.threshold, recon)
 
 
 # --------------------------------------------------------------------------- scoring
@@ -264,7 +290,7 @@ def _batch_bytes(source: str) -> bytes:
 
 def score_batch(
     cfg: AmadConfig, bundle_dir: str | Path, source: str, *, out_dir: str | Path
-) -> dict[str, Any]:
+) -> BatchScores:
     """Score one raw batch, entity by entity; writes ``scores.parquet`` (one row per input row)."""
     from amad.detector.bundle import load_bundle
 
@@ -291,4 +317,7 @@ def score_batch(
     alerts = int(result["flag"].sum())
     summary = {"rows": len(result), "alerts": alerts, "alert_rate": alerts / len(result)}
     _write_json(out / "summary.json", summary)
-    return {**summary, "files": [str(path), str(out / "summary.json")]}
+    files = [str(path), str(out / "summary.json")]
+    return BatchScores(
+        rows=len(result), alerts=alerts, alert_rate=alerts / len(result), files=files
+    )

@@ -2,13 +2,19 @@
 
 Both bundles are fetched from the registry with every hash verified (a tampered version fails
 here and is never promoted), scored by the library on the held-out evaluation window of the same
-data version, and compared by ``amad.evaluation.selection.decide``. With no champion yet the challenger is
+data version, and compared by ``amad.evaluation.selection.decide_promotion`` (rules, bootstrap
+interval, versions and headline, in the library). With no champion yet the challenger is
 compared with the PCA baseline on that window. The decision, with its numbers, is recorded in the
 registry and shown as a markdown artifact, next to a PNG of the challenger's scores vs labels.
+
+Tasks return evaluations and take decisions as their JSON dicts (``Evaluation.to_dict()``,
+``Decision.to_dict()``): that is what Prefect records, persists and passes on to ``publish`` as a
+flow parameter; the flow body turns them back into records at once.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +23,8 @@ from prefect import flow, task
 from prefect.runtime import flow_run
 
 from amad import stages
-from amad.evaluation.bootstrap import gain_interval_from_files
-from amad.evaluation.selection import decide
+from amad.evaluation.records import Evaluation
+from amad.evaluation.selection import decide_promotion
 from amad.storage.registry import Registry
 from flows import reports
 from flows.runtime import STORAGE_RETRIES, load_run_config, registry_for, route_library_logs
@@ -39,24 +45,26 @@ def fetch_version(
 
 @task(name="evaluate-bundle")
 def evaluate_bundle(
+    version: str,
     bundle_dir: str,
     windows_uri: str,
     out_dir: str,
     config_path: str | None,
     overrides: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """Score a bundle on the evaluation window; metrics (with ``eval_id``) and a scores file."""
+    """Score a bundle on the evaluation window: its ``Evaluation`` (``eval_id``, scores file)."""
     cfg = load_run_config(config_path, overrides)
-    return dict(stages.evaluate(cfg, bundle_dir, windows_uri, out_dir=out_dir))
+    evaluation = stages.evaluate(cfg, bundle_dir, windows_uri, out_dir=out_dir)
+    return replace(evaluation, model_version=version).to_dict()
 
 
 @task(name="evaluate-pca-baseline")
 def evaluate_baseline(
     windows_uri: str, config_path: str | None, overrides: dict[str, Any] | None
 ) -> dict[str, Any]:
-    """The PCA baseline on the same window, as ``pca_*`` metrics."""
+    """The PCA baseline's ``Evaluation`` on the same window."""
     cfg = load_run_config(config_path, overrides)
-    return dict(stages.evaluate_baseline(cfg, windows_uri))
+    return stages.evaluate_baseline(cfg, windows_uri).to_dict()
 
 
 @task(name="record-decision", **STORAGE_RETRIES)
@@ -97,63 +105,53 @@ def champion_challenger(
     run_id = str(flow_run.get_id() or "local")
     run_dir = Path(work_dir) / run_id
     pointer = _registry(config_path, overrides).champion()
-    challenger_dir = fetch_version(challenger_version, str(run_dir), config_path, overrides)
-    challenger = evaluate_bundle(
-        challenger_dir, windows_uri, str(run_dir / "challenger"), config_path, overrides
-    )
-    champion: dict[str, Any] | None = None
+    challenger = _evaluate(challenger_version, run_dir, "challenger", windows_uri,
+                           config_path, overrides)  # fmt: skip
+    champion = None
     if pointer is not None:
-        champion_dir = fetch_version(pointer.version, str(run_dir), config_path, overrides)
-        champion = evaluate_bundle(
-            champion_dir, windows_uri, str(run_dir / "champion"), config_path, overrides
-        )
+        champion = _evaluate(pointer.version, run_dir, "champion", windows_uri,
+                             config_path, overrides)  # fmt: skip
     else:
-        challenger = {**challenger, **evaluate_baseline(windows_uri, config_path, overrides)}
-    interval = gain_interval_from_files(
-        (champion or {}).get("scores_file"),
-        challenger.get("scores_file"),
-        n_boot=cfg.promote.bootstrap_samples,
-        level=cfg.promote.bootstrap_level,
-    )  # None without a champion or labels: the point gain decides
-    decision = decide(champion, challenger, cfg.promote, interval=interval).to_dict()
-    decision.update(
-        challenger_version=challenger_version,
-        champion_version=pointer.version if pointer else None,
-        champion_generation=pointer.generation if pointer else None,
-        evaluation=_headline(champion, challenger, cfg.promote.primary_metric),
-    )
-    record_decision(decision, run_id, config_path, overrides)
+        challenger = challenger.with_baseline(
+            Evaluation.from_dict(evaluate_baseline(windows_uri, config_path, overrides))
+        )
+    generation = pointer.generation if pointer else None
+    decision = decide_promotion(challenger, champion, cfg.promote, champion_generation=generation)
+    record = decision.to_dict()
+    record_decision(record, run_id, config_path, overrides)
     reports.report_comparison(
         reports.comparison_markdown(
-            _shown(champion),
-            _shown(challenger) or {},
-            decision,
+            _shown(champion), _shown(challenger) or {}, record,
             primary_metric=cfg.promote.primary_metric,
         )
-    )
+    )  # fmt: skip
     plot_scores(
-        challenger.get("scores_file"),
+        challenger.scores_file,
         f"challenger {challenger_version}",
         str(run_dir / "scores_vs_labels.png"),
     )
-    return decision
+    return record
 
 
-def _headline(
-    champion: dict[str, Any] | None, challenger: dict[str, Any], key: str
-) -> dict[str, Any]:
-    """The primary metric of champion, challenger and (first model) PCA on the same window."""
-    return {
-        "metric": key,
-        "eval_id": challenger.get("eval_id"),
-        "challenger": challenger.get(key),
-        "champion": champion.get(key) if champion else None,
-        "pca": challenger.get(f"pca_{key}"),
-    }
+def _evaluate(
+    version: str,
+    run_dir: Path,
+    role: str,
+    windows_uri: str,
+    config_path: str | None,
+    overrides: dict[str, Any] | None,
+) -> Evaluation:
+    """Fetch (verified) and score one registry version on the window."""
+    bundle_dir = fetch_version(version, str(run_dir), config_path, overrides)
+    out = evaluate_bundle(
+        version, bundle_dir, windows_uri, str(run_dir / role), config_path, overrides
+    )
+    return Evaluation.from_dict(out)
 
 
-def _shown(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
+def _shown(evaluation: Evaluation | None) -> dict[str, Any] | None:
     """Metrics worth a table row (numbers only)."""
-    if metrics is None:
+    if evaluation is None:
         return None
-    return {k: v for k, v in metrics.items() if isinstance(v, int | float) and k != "scores_file"}
+    return {k: v for k, v in evaluation.to_dict().items()
+            if isinstance(v, int | float) and k != "scores_file"}  # fmt: skip

@@ -195,14 +195,14 @@ def run_stage(name: str, cfg: AmadConfig) -> dict[str, Any]:
 
     paths = STAGE_PATHS
     if name == "validate":
-        return stages.validate(cfg, out_dir=paths["validate"])
+        return dict(stages.validate(cfg, out_dir=paths["validate"]))
     if name == "windows":
         return {"windows": str(stages.windows(cfg, out_dir=paths["windows"]))}
     if name == "train":
         outcome = stages.train(cfg, paths["windows"], paths["train"])
         return {"bundle": str(outcome.path), **outcome.metrics}
-    metrics = stages.evaluate(cfg, paths["train"], paths["windows"], out_dir=paths["evaluate"])
-    metrics.update(stages.evaluate_baseline(cfg, paths["windows"]))
+    evaluation = stages.evaluate(cfg, paths["train"], paths["windows"], out_dir=paths["evaluate"])
+    metrics = evaluation.with_baseline(stages.evaluate_baseline(cfg, paths["windows"])).to_dict()
     (paths["evaluate"] / "metrics.json").write_text(json.dumps(
         {k: v for k, v in metrics.items() if k != "scores_file"}, indent=2, sort_keys=True))  # fmt: skip
     return metrics

@@ -1,4 +1,4 @@
-"""Champion vs challenger: a pure decision from two metric dicts and a ``PromoteConfig``.
+"""Champion vs challenger: a pure decision from two ``Evaluation`` records and a ``PromoteConfig``.
 
 Both candidates must have been scored on the same held-out evaluation window of the same data
 version (the ``eval_id`` key, e.g. ``"<data version>:<window>"``). The challenger is promoted
@@ -27,19 +27,24 @@ of the evaluation window (``alert_rate``): a model that never alerts on a window
 anomalies is never promoted, however its scores rank. With no champion yet, the challenger must instead beat the PCA
 baseline scored on the same window (``pca_vus_pr`` / ``pca_val_recon_error``) when
 ``policy.require_beats_pca``. Every ``Decision`` carries its numbers and serialises to JSON.
+
+``decide`` applies the rules; ``decide_promotion`` is the whole decision a run records: the
+bootstrap interval from both evaluations' scores files, ``decide``, the versions compared and the
+headline numbers (primary metric of champion, challenger and PCA on the window).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
 
 from amad.config import PromoteConfig
-from amad.evaluation.bootstrap import GainInterval
+from amad.evaluation.bootstrap import GainInterval, gain_interval_from_files
+from amad.evaluation.records import Evaluation
 from amad.files import strict_json
 
 EVAL_ID = "eval_id"
@@ -54,19 +59,47 @@ Mode = Literal["labelled", "label_free"]
 
 
 @dataclass(frozen=True)
+class Headline:
+    """The primary metric of champion, challenger and (first model) PCA on the same window."""
+
+    metric: str
+    eval_id: str | None
+    challenger: float | None
+    champion: float | None
+    pca: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, obj: Mapping[str, Any]) -> Headline:
+        return cls(str(obj["metric"]), obj.get("eval_id"), obj.get("challenger"),
+                   obj.get("champion"), obj.get("pca"))  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Decision:
-    """The outcome: promote or not, why, and every number the decision used."""
+    """The outcome: promote or not, why, and every number the decision used.
+
+    ``decide`` fills the first five fields; ``decide_promotion`` adds what was compared: the
+    challenger's and champion's versions, the champion pointer's generation and the headline.
+    """
 
     promote: bool
     reason: str
     mode: Mode
     numbers: dict[str, float | str | None] = field(default_factory=dict)
     checks: dict[str, bool] = field(default_factory=dict)
+    challenger_version: str | None = None
+    champion_version: str | None = None
+    champion_generation: int | None = None
+    evaluation: Headline | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             **asdict(self),
             "numbers": {k: _json_safe(v) for k, v in self.numbers.items()},
+            "evaluation": self.evaluation.to_dict() if self.evaluation else None,
         }
 
     def to_json(self) -> str:
@@ -74,12 +107,18 @@ class Decision:
 
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any]) -> Decision:
+        generation = obj.get("champion_generation")
+        headline = obj.get("evaluation")
         return cls(
             promote=bool(obj["promote"]),
             reason=str(obj["reason"]),
             mode=obj["mode"],
             numbers=dict(obj.get("numbers") or {}),
             checks={str(k): bool(v) for k, v in dict(obj.get("checks") or {}).items()},
+            challenger_version=obj.get("challenger_version"),
+            champion_version=obj.get("champion_version"),
+            champion_generation=None if generation is None else int(generation),
+            evaluation=Headline.from_dict(headline) if headline else None,
         )
 
 
@@ -89,49 +128,34 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _num(metrics: Mapping[str, Any] | None, key: str) -> float | None:
-    """A metric as float; None when absent or not a number."""
-    if metrics is None or metrics.get(key) is None:
-        return None
-    try:
-        return float(metrics[key])
-    except (TypeError, ValueError):
-        return None
-
-
 def _finite(x: float | None) -> bool:
     return x is not None and math.isfinite(x)
 
 
-def _mode(challenger: Mapping[str, Any], policy: PromoteConfig) -> Mode:
-    return "labelled" if _finite(_num(challenger, policy.primary_metric)) else "label_free"
+def _mode(challenger: Evaluation, policy: PromoteConfig) -> Mode:
+    return "labelled" if _finite(challenger.metric(policy.primary_metric)) else "label_free"
 
 
-def _guardrails(challenger: Mapping[str, Any], policy: PromoteConfig, mode: Mode) -> list[str]:
+def _guardrails(challenger: Evaluation, policy: PromoteConfig, mode: Mode) -> list[str]:
     """Reasons the challenger fails a guardrail (empty when it passes)."""
     failures = []
-    nonfinite = _num(challenger, NONFINITE)
+    nonfinite = challenger.nonfinite_scores
     if nonfinite is None or nonfinite != 0:
-        failures.append(f"{NONFINITE} must be 0 (got {challenger.get(NONFINITE)!r})")
-    rate = _num(challenger, ALERT_RATE)
-    if not _finite(rate) or rate is None or rate > policy.max_alert_rate:
-        failures.append(
-            f"{ALERT_RATE} {challenger.get(ALERT_RATE)!r} exceeds {policy.max_alert_rate} "
-            "or is missing"
-        )
-    flagged = _num(challenger, EVAL_ALERT_RATE)
+        failures.append(f"{NONFINITE} must be 0 (got {nonfinite!r})")
+    rate = challenger.alert_rate_normal
+    if rate is None or not _finite(rate) or rate > policy.max_alert_rate:
+        failures.append(f"{ALERT_RATE} {rate!r} exceeds {policy.max_alert_rate} or is missing")
+    flagged = challenger.alert_rate
     if mode == "labelled" and (flagged is None or not flagged > policy.min_alert_rate):
         failures.append(
-            f"{EVAL_ALERT_RATE} {challenger.get(EVAL_ALERT_RATE)!r} on a window with labelled "
+            f"{EVAL_ALERT_RATE} {flagged!r} on a window with labelled "
             f"anomalies must exceed {policy.min_alert_rate} (a threshold that never alerts)"
         )
     if mode == "label_free":
-        psi = _num(challenger, PSI)
-        if not _finite(psi) or psi is None or psi > policy.max_score_psi:
-            failures.append(
-                f"{PSI} {challenger.get(PSI)!r} exceeds {policy.max_score_psi} or is missing"
-            )
-        if not _finite(_num(challenger, RECON)):
+        psi = challenger.score_psi
+        if psi is None or not _finite(psi) or psi > policy.max_score_psi:
+            failures.append(f"{PSI} {psi!r} exceeds {policy.max_score_psi} or is missing")
+        if not _finite(challenger.val_recon_error):
             failures.append(f"{RECON} is missing or not finite")
     return failures
 
@@ -148,8 +172,8 @@ def _improvement(
 
 
 def decide(
-    champion: Mapping[str, Any] | None,
-    challenger: Mapping[str, Any],
+    champion: Evaluation | None,
+    challenger: Evaluation,
     policy: PromoteConfig,
     *,
     interval: GainInterval | None = None,
@@ -158,14 +182,14 @@ def decide(
     mode = _mode(challenger, policy)
     key = policy.primary_metric if mode == "labelled" else RECON
     numbers: dict[str, float | str | None] = {
-        "challenger": _num(challenger, key),
-        "challenger_" + ALERT_RATE: _num(challenger, ALERT_RATE),
-        "challenger_" + NONFINITE: _num(challenger, NONFINITE),
+        "challenger": challenger.metric(key),
+        "challenger_" + ALERT_RATE: challenger.metric(ALERT_RATE),
+        "challenger_" + NONFINITE: challenger.metric(NONFINITE),
         "metric": key,
-        EVAL_ID: challenger.get(EVAL_ID),
+        EVAL_ID: challenger.eval_id,
     }
     if mode == "label_free":
-        numbers["challenger_" + PSI] = _num(challenger, PSI)
+        numbers["challenger_" + PSI] = challenger.metric(PSI)
     checks: dict[str, bool] = {}
 
     def out(promote: bool, reason: str) -> Decision:
@@ -179,20 +203,18 @@ def decide(
     if champion is None:
         return _first_model(challenger, policy, mode, key, numbers, checks)
 
-    numbers["champion"] = _num(champion, key)
-    same_window = challenger.get(EVAL_ID) is not None and (
-        champion.get(EVAL_ID) == challenger.get(EVAL_ID)
-    )
+    numbers["champion"] = champion.metric(key)
+    same_window = challenger.eval_id is not None and champion.eval_id == challenger.eval_id
     checks["same_eval_window"] = same_window
     if not same_window:
         return out(
             False,
-            f"not comparable: champion {EVAL_ID}={champion.get(EVAL_ID)!r}, "
-            f"challenger {EVAL_ID}={challenger.get(EVAL_ID)!r}",
+            f"not comparable: champion {EVAL_ID}={champion.eval_id!r}, "
+            f"challenger {EVAL_ID}={challenger.eval_id!r}",
         )
     if mode == "labelled" and interval is not None:
         numbers.update(_interval_numbers(interval))
-    gain, margin = _improvement(_num(challenger, key), _num(champion, key), mode, policy)
+    gain, margin = _improvement(challenger.metric(key), champion.metric(key), mode, policy)
     numbers["improvement"], numbers["margin"] = gain, margin
     checks["beats_champion"] = gain is not None and gain > margin
     if gain is None:
@@ -215,7 +237,7 @@ def _interval_numbers(interval: GainInterval) -> dict[str, float | str | None]:
 
 
 def _first_model(
-    challenger: Mapping[str, Any],
+    challenger: Evaluation,
     policy: PromoteConfig,
     mode: Mode,
     key: str,
@@ -226,9 +248,9 @@ def _first_model(
     if not policy.require_beats_pca:
         checks["beats_pca"] = True
         return Decision(True, "first model (PCA baseline not required)", mode, numbers, checks)
-    baseline = _num(challenger, PCA_PREFIX + key)
+    baseline = challenger.metric(PCA_PREFIX + key)
     numbers["pca"] = baseline
-    gain, _ = _improvement(_num(challenger, key), baseline, mode, policy)
+    gain, _ = _improvement(challenger.metric(key), baseline, mode, policy)
     numbers["improvement"] = gain
     checks["beats_pca"] = gain is not None and gain > 0
     if gain is None:
@@ -238,6 +260,43 @@ def _first_model(
         reason = f"first model does not beat the PCA baseline on {key}"
         return Decision(False, reason, mode, numbers, checks)
     return Decision(True, f"first model beats the PCA baseline on {key}", mode, numbers, checks)
+
+
+def decide_promotion(
+    challenger: Evaluation,
+    champion: Evaluation | None,
+    policy: PromoteConfig,
+    *,
+    champion_generation: int | None = None,
+) -> Decision:
+    """The decision a run records: ``decide`` with the paired bootstrap interval of the gain
+    (from both evaluations' scores files; none without a champion or labels, and then the
+    point gain decides), the versions compared and the headline numbers.
+
+    ``challenger`` carries the PCA baseline (``with_baseline``) when there is no champion.
+    """
+    interval = gain_interval_from_files(
+        champion.scores_file if champion else None,
+        challenger.scores_file,
+        n_boot=policy.bootstrap_samples,
+        level=policy.bootstrap_level,
+    )
+    decision = decide(champion, challenger, policy, interval=interval)
+    key = policy.primary_metric
+    headline = Headline(
+        metric=key,
+        eval_id=challenger.eval_id,
+        challenger=challenger.metric(key),
+        champion=champion.metric(key) if champion else None,
+        pca=challenger.metric(PCA_PREFIX + key),
+    )
+    return replace(
+        decision,
+        challenger_version=challenger.model_version,
+        champion_version=champion.model_version if champion else None,
+        champion_generation=champion_generation,
+        evaluation=headline,
+    )
 
 
 def population_stability_index(reference: np.ndarray, recent: np.ndarray, bins: int = 10) -> float:

@@ -51,8 +51,8 @@ def test_windows_are_keyed_by_data_version_and_reused(cfg: AmadConfig, tmp_path:
 def test_baseline_scores_the_evaluation_window(cfg: AmadConfig, tmp_path: Path) -> None:
     out = stages.windows(cfg, out_dir=tmp_path / "w")
     metrics = stages.evaluate_baseline(cfg, out)
-    assert metrics["pca_eval_steps"] == 120  # last 30 % of 400 rows
-    assert metrics["pca_nonfinite_scores"] == 0 and metrics["pca_val_recon_error"] > 0
+    assert metrics.eval_steps == 120  # last 30 % of 400 rows
+    assert metrics.nonfinite_scores == 0 and (metrics.val_recon_error or 0) > 0
 
 
 def _two_entities(cfg: AmadConfig, tmp_path: Path) -> AmadConfig:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from amad.config import PromoteConfig
 from amad.evaluation.bootstrap import event_safe_blocks, gain_interval
+from amad.evaluation.records import Evaluation
 from amad.evaluation.selection import Decision, decide
 from tests.unit.evaluation.test_selection import labelled
 
@@ -72,11 +74,11 @@ def test_a_clear_gain_is_promoted_with_its_interval() -> None:
 
 
 @pytest.mark.parametrize("champion", [None, labelled(0.1)])
-def test_a_threshold_that_never_alerts_is_never_promoted(champion: dict | None) -> None:
+def test_a_threshold_that_never_alerts_is_never_promoted(champion: Evaluation | None) -> None:
     silent = labelled(0.9, alert_rate=0.0)  # ranks well, flags nothing
     d = decide(champion, silent, PromoteConfig(require_beats_pca=False))
     assert not d.promote and "never alerts" in d.reason and d.checks["guardrails"] is False
-    missing = {k: v for k, v in labelled(0.9).items() if k != "alert_rate"}
+    missing = replace(labelled(0.9), alert_rate=None)
     assert not decide(champion, missing, PromoteConfig(require_beats_pca=False)).promote
     assert decide(champion, labelled(0.9), PromoteConfig(require_beats_pca=False)).promote
 

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 from amad.config import PromoteConfig
+from amad.evaluation.records import Evaluation
 from amad.evaluation.selection import Decision, decide, population_stability_index
 
 POLICY = PromoteConfig(margin=0.01, max_alert_rate=0.1)
 
 
-def labelled(vus: float, **kw: object) -> dict[str, object]:
+def labelled(vus: float | None, **kw: object) -> Evaluation:
     base: dict[str, object] = {
         "eval_id": "data-v3:eval",
         "vus_pr": vus,
@@ -23,10 +24,10 @@ def labelled(vus: float, **kw: object) -> dict[str, object]:
         "alert_rate_normal": 0.02,
         "alert_rate": 0.05,  # on the evaluation window (it has labelled anomalies)
     }
-    return {**base, **kw}
+    return Evaluation.from_dict({**base, **kw})
 
 
-def label_free(recon: float, psi: float = 0.05, **kw: object) -> dict[str, object]:
+def label_free(recon: float, psi: float = 0.05, **kw: object) -> Evaluation:
     base: dict[str, object] = {
         "eval_id": "data-v3:eval",
         "val_recon_error": recon,
@@ -35,7 +36,7 @@ def label_free(recon: float, psi: float = 0.05, **kw: object) -> dict[str, objec
         "nonfinite_scores": 0,
         "alert_rate_normal": 0.02,
     }
-    return {**base, **kw}
+    return Evaluation.from_dict({**base, **kw})
 
 
 def test_challenger_must_beat_champion_by_more_than_the_margin() -> None:
