@@ -284,11 +284,15 @@ def _pad_to_window(x: np.ndarray, length: int) -> np.ndarray:
 def restrict_score(det: Detector, channels: np.ndarray | None) -> bool:
     """Make ``det`` score only ``channels`` (indices; None = all), all channels staying inputs.
 
-    True when applied. Detectors without a per-channel score (random, iforest) and AMAD, whose
-    channel mean sits inside ``amad.detector.scoring`` (no channel choice there yet), keep
-    scoring every channel: False, with a warning when a restriction was asked for.
+    True when applied. AMAD gets it as ``score.channels`` in its config (before ``fit``, so the
+    recipe's threshold sees the same channels). Detectors without a per-channel score (random,
+    iforest) keep scoring every channel: False, with a warning when a restriction was asked for.
     """
     target = det.inner if isinstance(det, SmoothedDetector) else det
+    if isinstance(target, AMADDetector):
+        picked = None if channels is None else [int(c) for c in np.asarray(channels).reshape(-1)]
+        target.cfg = build_config(config_to_dict(target.cfg), {"score.channels": picked})
+        return True
     if hasattr(target, "score_channels"):
         target.score_channels = None if channels is None else np.asarray(channels, np.int64)
         return True

@@ -24,7 +24,12 @@ import torch
 
 from amad.config import AmadConfig, build_config, config_to_dict
 from amad.detector.bundle import save_bundle
-from amad.detector.scoring import StepScores, check_orientation, score_series
+from amad.detector.scoring import (
+    StepScores,
+    check_orientation,
+    resolve_config_channels,
+    score_series,
+)
 from amad.detector.thresholds import Threshold, fit_threshold
 from amad.detector.train import TrainResult, fit
 from amad.errors import ArtifactError
@@ -126,6 +131,14 @@ def _train_metrics(
     }
 
 
+def resolve_score_channels(cfg: AmadConfig, n_channels: int, names: list[str] | None) -> AmadConfig:
+    """``cfg`` with ``score.channels`` as indices (names looked up in ``names``)."""
+    resolved = resolve_config_channels(cfg.score, n_channels, names)
+    if resolved is None or resolved == cfg.score.channels:
+        return cfg
+    return build_config(config_to_dict(cfg), {"score.channels": resolved})
+
+
 def train_prepared(
     cfg: AmadConfig,
     prepared: PreparedData,
@@ -139,11 +152,13 @@ def train_prepared(
 ) -> TrainOutcome:
     """Fit on an already built (or cached) window set, fit the threshold, write the bundle.
 
-    ``channels`` (the input column names, in order) is recorded in the bundle's manifest.
+    ``channels`` (the input column names, in order) is recorded in the bundle's manifest, and
+    names in ``score.channels`` are resolved against it (the bundle records indices).
     """
     started = time.perf_counter()
     if Path(out).exists() and not overwrite:  # fail before training, not after
         raise ArtifactError(f"bundle directory already exists: {out} (pass overwrite)")
+    cfg = resolve_score_channels(cfg, prepared.n_channels, channels)
     result = fit(cfg.model, cfg.train, prepared.train_windows, prepared.val_windows,
                  checkpoint_dir=checkpoint_dir, progress=progress)  # fmt: skip
     cfg, metrics = resolve_orientation(cfg, result, prepared)
@@ -173,6 +188,9 @@ def train_bundle(
     """Load ``cfg.data``, build its windows and ``train_prepared``; see the module docstring."""
     if Path(out).exists() and not overwrite:  # fail before loading data, not after training
         raise ArtifactError(f"bundle directory already exists: {out} (pass overwrite)")
-    prepared = build_windows(load_series(cfg.data), cfg.windows)
+    series = load_series(cfg.data)
+    if cfg.score.channels is None and series.score_channels is not None:  # e.g. telemanom: col 0
+        cfg = build_config(config_to_dict(cfg), {"score.channels": list(series.score_channels)})
+    prepared = build_windows(series, cfg.windows)
     return train_prepared(cfg, prepared, out, checkpoint_dir=checkpoint_dir, progress=progress,
                           overwrite=overwrite, evaluate=evaluate)  # fmt: skip

@@ -37,6 +37,9 @@ TINY = {
 }  # fmt: skip
 CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "amad": ("amad", {}),
+    # the dataset's channel choice (telemanom: column 0): restrict_score in the bench is
+    # score.channels in the pipeline
+    "amad-score-channel-0": ("amad", {"score.channels": [0]}),
     "forecast-pot-auto": (
         "amad-forecast",
         {"train.min_steps": 0, "train.epochs": 2, "train.max_windows_per_epoch": 64,
@@ -59,7 +62,9 @@ def test_bench_amad_matches_the_shipped_recipe(tmp_path: Path, case: str) -> Non
 
     # the benchmark: its split and scaler, its protocol, its detector
     data = prepare(series, cfg.windows.val_fraction)
-    det = D.AMADDetector(variant, cfg)
+    det = D.AMADDetector(variant, D.amad_config(variant, "cpu", {**SMALL_DATA, **TINY,
+                         **{k: v for k, v in extra.items() if k != "score.channels"}}))  # fmt: skip
+    assert D.restrict_score(det, None if cfg.score.channels is None else np.array([0]))
     fitted = D.fit_with_threshold(det, data.fit, data.val, anomaly_ratio=cfg.score.anomaly_ratio)
     bench_scores = det.score(data.test)
 
