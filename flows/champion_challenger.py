@@ -25,56 +25,49 @@ from prefect.runtime import flow_run
 from amad import stages
 from amad.evaluation.records import Evaluation
 from amad.evaluation.selection import decide_promotion
-from amad.storage.registry import Registry
 from flows import reports
-from flows.runtime import STORAGE_RETRIES, load_run_config, registry_for, route_library_logs
-
-
-def _registry(config_path: str | None, overrides: dict[str, Any] | None) -> Registry:
-    """The registry of the run's entity (``data.entity``), else the model's."""
-    return registry_for(load_run_config(config_path, overrides))
+from flows.runtime import (
+    STORAGE_RETRIES,
+    registry_for,
+    route_library_logs,
+    run_config,
+    run_context,
+)
 
 
 @task(name="fetch-version", **STORAGE_RETRIES)
-def fetch_version(
-    version: str, dest: str, config_path: str | None, overrides: dict[str, Any] | None
-) -> str:
+def fetch_version(version: str, dest: str, context: dict[str, Any]) -> str:
     """Download a registry version into ``dest``; every file's sha256 is checked."""
-    return str(_registry(config_path, overrides).fetch(version, Path(dest) / version))
+    return str(registry_for(run_config(context)).fetch(version, Path(dest) / version))
 
 
 @task(name="evaluate-bundle")
 def evaluate_bundle(
-    version: str,
-    bundle_dir: str,
-    windows_uri: str,
-    out_dir: str,
-    config_path: str | None,
-    overrides: dict[str, Any] | None,
+    version: str, bundle_dir: str, windows_uri: str, out_dir: str, context: dict[str, Any]
 ) -> dict[str, Any]:
     """Score a bundle on the evaluation window: its ``Evaluation`` (``eval_id``, scores file)."""
-    cfg = load_run_config(config_path, overrides)
-    evaluation = stages.evaluate(cfg, bundle_dir, windows_uri, out_dir=out_dir)
+    evaluation = stages.evaluate(run_config(context), bundle_dir, windows_uri, out_dir=out_dir)
     return replace(evaluation, model_version=version).to_dict()
 
 
 @task(name="evaluate-pca-baseline")
-def evaluate_baseline(
-    windows_uri: str, config_path: str | None, overrides: dict[str, Any] | None
-) -> dict[str, Any]:
+def evaluate_baseline(windows_uri: str, context: dict[str, Any]) -> dict[str, Any]:
     """The PCA baseline's ``Evaluation`` on the same window."""
-    cfg = load_run_config(config_path, overrides)
-    return stages.evaluate_baseline(cfg, windows_uri).to_dict()
+    return stages.evaluate_baseline(run_config(context), windows_uri).to_dict()
 
 
 @task(name="record-decision", **STORAGE_RETRIES)
-def record_decision(
-    decision: dict[str, Any],
-    run_id: str,
-    config_path: str | None,
-    overrides: dict[str, Any] | None,
-) -> str:
-    return _registry(config_path, overrides).record_decision(decision, run_id=run_id)
+def record_decision(decision: dict[str, Any], run_id: str, context: dict[str, Any]) -> str:
+    return registry_for(run_config(context)).record_decision(decision, run_id=run_id)
+
+
+def _evaluate(
+    version: str, run_dir: Path, role: str, windows_uri: str, context: dict[str, Any]
+) -> Evaluation:
+    """Fetch (verified) and score one registry version on the window."""
+    bundle_dir = fetch_version(version, str(run_dir), context)
+    out = evaluate_bundle(version, bundle_dir, windows_uri, str(run_dir / role), context)
+    return Evaluation.from_dict(out)
 
 
 @task(name="plot-scores")
@@ -98,27 +91,31 @@ def champion_challenger(
     work_dir: str = "runs/evaluation",
     config_path: str | None = "params.yaml",
     overrides: dict[str, Any] | None = None,
+    context: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Decide whether ``challenger_version`` replaces the champion; returns the decision dict."""
+    """Decide whether ``challenger_version`` replaces the champion; returns the decision dict.
+
+    ``context``: the parent run's (``RunContext.to_dict()``); without it the config is resolved
+    here from ``config_path`` and ``overrides``.
+    """
     route_library_logs()
-    cfg = load_run_config(config_path, overrides)
+    ctx = run_context(config_path, overrides, context)
+    cfg, mine = ctx.cfg(), ctx.to_dict()
     run_id = str(flow_run.get_id() or "local")
     run_dir = Path(work_dir) / run_id
-    pointer = _registry(config_path, overrides).champion()
-    challenger = _evaluate(challenger_version, run_dir, "challenger", windows_uri,
-                           config_path, overrides)  # fmt: skip
+    pointer = registry_for(cfg).champion()
+    challenger = _evaluate(challenger_version, run_dir, "challenger", windows_uri, mine)
     champion = None
     if pointer is not None:
-        champion = _evaluate(pointer.version, run_dir, "champion", windows_uri,
-                             config_path, overrides)  # fmt: skip
+        champion = _evaluate(pointer.version, run_dir, "champion", windows_uri, mine)
     else:
         challenger = challenger.with_baseline(
-            Evaluation.from_dict(evaluate_baseline(windows_uri, config_path, overrides))
+            Evaluation.from_dict(evaluate_baseline(windows_uri, mine))
         )
     generation = pointer.generation if pointer else None
     decision = decide_promotion(challenger, champion, cfg.promote, champion_generation=generation)
     record = decision.to_dict()
-    record_decision(record, run_id, config_path, overrides)
+    record_decision(record, run_id, mine)
     reports.report_comparison(
         reports.comparison_markdown(
             _shown(champion), _shown(challenger) or {}, record,
@@ -131,22 +128,6 @@ def champion_challenger(
         str(run_dir / "scores_vs_labels.png"),
     )
     return record
-
-
-def _evaluate(
-    version: str,
-    run_dir: Path,
-    role: str,
-    windows_uri: str,
-    config_path: str | None,
-    overrides: dict[str, Any] | None,
-) -> Evaluation:
-    """Fetch (verified) and score one registry version on the window."""
-    bundle_dir = fetch_version(version, str(run_dir), config_path, overrides)
-    out = evaluate_bundle(
-        version, bundle_dir, windows_uri, str(run_dir / role), config_path, overrides
-    )
-    return Evaluation.from_dict(out)
 
 
 def _shown(evaluation: Evaluation | None) -> dict[str, Any] | None:

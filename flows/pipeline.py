@@ -16,6 +16,10 @@ entity's result in its data.
 the registry by the child run's id, so nothing large passes through Prefect results. Any failure
 of an entity (training, NaN, a tampered bundle, storage) fails it before ``publish``: its champion
 keeps serving.
+
+The config is resolved once, by ``pipeline``; every subflow and task below it gets the same
+``RunContext`` (``runtime.RunContext.to_dict()``, each entity's with its ``data.entity``), the
+``retrain`` deployment run too, so no task reads ``params.yaml`` again.
 """
 
 from __future__ import annotations
@@ -36,11 +40,11 @@ from flows.rebuild_windows import rebuild_windows
 from flows.retrain import retrain
 from flows.runtime import (
     STORAGE_RETRIES,
-    for_entity,
-    load_run_config,
+    RunContext,
     no_new_data,
     registry_for,
     route_library_logs,
+    run_config,
     task_runner,
     worker_name,
 )
@@ -48,18 +52,16 @@ from flows.validate_telemetry import validate_telemetry
 
 
 @task(name="trained-data-versions", **STORAGE_RETRIES)
-def trained_data_versions(config_path: str | None, overrides: dict[str, Any] | None) -> list[str]:
+def trained_data_versions(context: dict[str, Any]) -> list[str]:
     """Data versions already compared and decided (a version trained on them met the champion);
     a challenger published by a run that failed before its decision does not count."""
-    return registry_for(load_run_config(config_path, overrides)).decided_data_versions()
+    return registry_for(run_config(context)).decided_data_versions()
 
 
 @task(name="find-version-by-run", **STORAGE_RETRIES)
-def find_version_by_run(
-    run_id: str, config_path: str | None, overrides: dict[str, Any] | None
-) -> dict[str, Any]:
+def find_version_by_run(run_id: str, context: dict[str, Any]) -> dict[str, Any]:
     """The registry version a (deployed) retrain run published."""
-    registry = registry_for(load_run_config(config_path, overrides))
+    registry = registry_for(run_config(context))
     for info in reversed(registry.list_versions()):
         if info.run_id == run_id:
             return {"version": info.version, "metrics": info.metrics, "run_id": run_id}
@@ -67,40 +69,29 @@ def find_version_by_run(
 
 
 def _train(
-    data_version: str,
-    windows_uri: str,
-    retrain_deployment: str | None,
-    config_path: str | None,
-    overrides: dict[str, Any] | None,
+    data_version: str, windows_uri: str, retrain_deployment: str | None, ctx: RunContext
 ) -> dict[str, Any]:
     if not retrain_deployment:
-        return retrain(data_version, windows_uri, config_path=config_path, overrides=overrides)
+        return retrain(data_version, windows_uri, context=ctx.to_dict())
     child = run_deployment_within(
         retrain_deployment,
-        {"data_version": data_version, "config_path": config_path, "overrides": overrides},
-        load_run_config(config_path, overrides).timeouts.deployment_s,
+        {"data_version": data_version, "context": ctx.to_dict()},
+        ctx.cfg().timeouts.deployment_s,
     )
     if child.state is None or not child.state.is_completed():
         raise TrainingError(f"retrain deployment run {child.id} ended {child.state!r}")
-    return find_version_by_run(str(child.id), config_path, overrides)
+    return find_version_by_run(str(child.id), ctx.to_dict())
 
 
 @task(name="fleet-entities", **STORAGE_RETRIES)
-def fleet_entities(config_path: str | None, overrides: dict[str, Any] | None) -> list[str]:
+def fleet_entities(context: dict[str, Any]) -> list[str]:
     """The entities this run trains (``fleet.entities``, else every entity in the dataset)."""
-    return stages.fleet_entities(load_run_config(config_path, overrides))
+    return stages.fleet_entities(run_config(context))
 
 
-def _pending(
-    entities: list[str],
-    data_version: str,
-    config_path: str | None,
-    overrides: dict[str, Any] | None,
-) -> list[str]:
+def _pending(entities: list[str], data_version: str, ctx: RunContext) -> list[str]:
     """Entities with no registered version trained on ``data_version`` yet."""
-    trained = {
-        e: trained_data_versions.submit(config_path, for_entity(overrides, e)) for e in entities
-    }
+    trained = {e: trained_data_versions.submit(ctx.for_entity(e).to_dict()) for e in entities}
     return [e for e, fut in trained.items() if data_version not in fut.result()]
 
 
@@ -108,19 +99,17 @@ def _pending(
 def entity_pipeline(
     entity: str,
     data_version: str,
-    config_path: str | None = "params.yaml",
-    overrides: dict[str, Any] | None = None,
+    context: dict[str, Any],
     retrain_deployment: str | None = None,
 ) -> dict[str, Any]:
     """One entity: windows, a challenger, champion/challenger on its own window, publish."""
     route_library_logs()
-    mine = for_entity(overrides, entity)
-    windows_uri = rebuild_windows(data_version, config_path, mine)
-    candidate = _train(data_version, windows_uri, retrain_deployment, config_path, mine)
-    decision = champion_challenger(
-        candidate["version"], windows_uri, config_path=config_path, overrides=mine
-    )
-    pointer = publish(candidate["version"], decision, config_path, mine)
+    ctx = RunContext.from_dict(context).for_entity(entity)
+    mine = ctx.to_dict()
+    windows_uri = rebuild_windows(data_version, context=mine)
+    candidate = _train(data_version, windows_uri, retrain_deployment, ctx)
+    decision = champion_challenger(candidate["version"], windows_uri, context=mine)
+    pointer = publish(candidate["version"], decision, context=mine)
     return {
         "entity": entity,
         "worker": worker_name(),
@@ -135,14 +124,10 @@ def entity_pipeline(
 
 @task(name="retrain-entity")
 def retrain_entity(
-    entity: str,
-    data_version: str,
-    config_path: str | None,
-    overrides: dict[str, Any] | None,
-    retrain_deployment: str | None,
+    entity: str, data_version: str, context: dict[str, Any], retrain_deployment: str | None
 ) -> dict[str, Any]:
     """Run one entity's pipeline where the task runner placed this task (a Dask worker)."""
-    return entity_pipeline(entity, data_version, config_path, overrides, retrain_deployment)
+    return entity_pipeline(entity, data_version, context, retrain_deployment)
 
 
 def _why(future: PrefectFuture[Any]) -> str:
@@ -158,14 +143,12 @@ def _why(future: PrefectFuture[Any]) -> str:
 def fleet_retrain(
     entities: list[str],
     data_version: str,
-    config_path: str | None = "params.yaml",
-    overrides: dict[str, Any] | None = None,
+    context: dict[str, Any],
     retrain_deployment: str | None = None,
 ) -> dict[str, Any]:
     """Fan ``retrain-entity`` out over ``entities``; every entity's result or failure reason."""
     futures = {
-        e: retrain_entity.submit(e, data_version, config_path, overrides, retrain_deployment)
-        for e in entities
+        e: retrain_entity.submit(e, data_version, context, retrain_deployment) for e in entities
     }
     results: dict[str, Any] = {}
     failed: dict[str, str] = {}
@@ -199,18 +182,19 @@ def pipeline(
 ) -> dict[str, Any] | State[Any]:
     """Ingest, retrain each entity whose data changed, compare with its champion, promote."""
     route_library_logs()
-    cfg = load_run_config(config_path, overrides)
+    ctx = RunContext.resolve(config_path, overrides)  # the run's one config resolution
+    cfg, context = ctx.cfg(), ctx.to_dict()
     uris = [*(batches or []), *([incoming] if incoming else [])]  # folders, s3:// prefixes too
-    validated = validate_telemetry(uris, config_path, overrides)
+    validated = validate_telemetry(uris, context=context)
     data_version = validated["data_version"]
     if data_version is None:
         return no_new_data("no accepted telemetry yet")
-    entities = fleet_entities(config_path, overrides)
-    todo = entities if force else _pending(entities, data_version, config_path, overrides)
+    entities = fleet_entities(context)
+    todo = entities if force else _pending(entities, data_version, ctx)
     if not todo:
         return no_new_data(f"data version {data_version} was already trained on")
     fan_out = fleet_retrain.with_options(task_runner=task_runner(cfg))
-    fleet = fan_out(todo, data_version, config_path, overrides, retrain_deployment)
+    fleet = fan_out(todo, data_version, context, retrain_deployment)
     summary = {
         "data_version": data_version,
         "accepted": validated["accepted"],

@@ -14,7 +14,7 @@ from prefect import flow, task
 from prefect.runtime import flow_run
 
 from amad.errors import ConflictError
-from flows.runtime import STORAGE_RETRIES, load_run_config, registry_for, route_library_logs
+from flows.runtime import STORAGE_RETRIES, registry_for, route_library_logs, run_config, run_context
 
 
 @task(name="promote-version", **STORAGE_RETRIES)
@@ -22,11 +22,10 @@ def promote_version(
     version: str,
     decision: dict[str, Any],
     run_id: str,
-    config_path: str | None,
-    overrides: dict[str, Any] | None,
+    context: dict[str, Any],
 ) -> dict[str, Any]:
     """Verify ``version`` and make it the champion; returns the new pointer as a dict."""
-    registry = registry_for(load_run_config(config_path, overrides))
+    registry = registry_for(run_config(context))
     current = registry.champion()
     expected_version = decision.get("champion_version")
     if (current.version if current else None) != expected_version:
@@ -50,10 +49,15 @@ def publish(
     decision: dict[str, Any],
     config_path: str | None = "params.yaml",
     overrides: dict[str, Any] | None = None,
+    context: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """Promote ``version`` when ``decision["promote"]``; returns the champion pointer or None."""
+    """Promote ``version`` when ``decision["promote"]``; returns the champion pointer or None.
+
+    ``context``: the parent run's; without it the config is resolved from the other two.
+    """
     route_library_logs()
     if not decision.get("promote"):
         return None
     run_id = str(flow_run.get_id() or "local")
-    return promote_version(version, decision, run_id, config_path, overrides)
+    ctx = run_context(config_path, overrides, context)
+    return promote_version(version, decision, run_id, ctx.to_dict())

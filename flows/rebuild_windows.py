@@ -17,7 +17,7 @@ from prefect import flow, task
 from prefect.context import TaskRunContext
 
 from amad import stages
-from flows.runtime import STORAGE_RETRIES, load_run_config, route_library_logs
+from flows.runtime import STORAGE_RETRIES, route_library_logs, run_config, run_context
 
 
 def window_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
@@ -26,8 +26,7 @@ def window_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str
     A cached URI is only reused while its folder exists: when it is gone (a fresh checkout, a
     cleaned ``runs/``), the key changes and the window set is rebuilt.
     """
-    cfg = load_run_config(parameters.get("config_path"), parameters.get("overrides"))
-    key = stages.windows_key(cfg, parameters["data_version"])
+    key = stages.windows_key(run_config(parameters["context"]), parameters["data_version"])
     folder = (stages.WINDOWS_ROOT / key).resolve()
     where = hashlib.sha256(str(folder).encode()).hexdigest()[:12]
     present = "ok" if folder.is_dir() else f"missing-{uuid.uuid4().hex[:8]}"
@@ -37,12 +36,9 @@ def window_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str
 @task(
     name="build-window-set", cache_key_fn=window_cache_key, persist_result=True, **STORAGE_RETRIES
 )
-def build_window_set(
-    data_version: str, config_path: str | None, overrides: dict[str, Any] | None
-) -> str:
+def build_window_set(data_version: str, context: dict[str, Any]) -> str:
     """Build (or reuse) the window set of ``data_version``; returns its URI."""
-    cfg = load_run_config(config_path, overrides)
-    return str(stages.windows(cfg, data_version=data_version))
+    return str(stages.windows(run_config(context), data_version=data_version))
 
 
 @flow(name="rebuild-windows")
@@ -50,7 +46,11 @@ def rebuild_windows(
     data_version: str,
     config_path: str | None = "params.yaml",
     overrides: dict[str, Any] | None = None,
+    context: dict[str, Any] | None = None,
 ) -> str:
-    """The window set URI for ``data_version`` (cached per version and window parameters)."""
+    """The window set URI for ``data_version`` (cached per version and window parameters).
+
+    ``context``: the parent run's; without it the config is resolved from the other two.
+    """
     route_library_logs()
-    return build_window_set(data_version, config_path, overrides)
+    return build_window_set(data_version, run_context(config_path, overrides, context).to_dict())

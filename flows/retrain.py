@@ -22,20 +22,18 @@ from flows.limits import train_limited
 from flows.rebuild_windows import rebuild_windows
 from flows.runtime import (
     STORAGE_RETRIES,
-    load_run_config,
     model_lock,
     registry_for,
     route_library_logs,
+    run_config,
+    run_context,
 )
 
 
 @task(name="train-bundle", tags=["train"])
-def train_bundle(
-    windows_uri: str, work_dir: str, config_path: str | None, overrides: dict[str, Any] | None
-) -> dict[str, Any]:
+def train_bundle(windows_uri: str, work_dir: str, context: dict[str, Any]) -> dict[str, Any]:
     """Fit AMAD on a window set; returns the local bundle path and its training metrics."""
-    cfg = load_run_config(config_path, overrides)
-    outcome = stages.train(cfg, windows_uri, Path(work_dir) / "bundle")
+    outcome = stages.train(run_config(context), windows_uri, Path(work_dir) / "bundle")
     return {"bundle_dir": str(outcome.path), "metrics": dict(outcome.metrics)}
 
 
@@ -45,11 +43,10 @@ def register_version(
     metrics: dict[str, Any],
     data_version: str,
     run_id: str,
-    config_path: str | None,
-    overrides: dict[str, Any] | None,
+    context: dict[str, Any],
 ) -> str:
     """Upload the bundle as an immutable, verified registry version (not promoted)."""
-    registry = registry_for(load_run_config(config_path, overrides))
+    registry = registry_for(run_config(context))
     return registry.publish_version(
         Path(bundle_dir), run_id=run_id, metrics=metrics, data_version=data_version
     )
@@ -63,17 +60,23 @@ def retrain(
     config_path: str | None = "params.yaml",
     overrides: dict[str, Any] | None = None,
     run_id: str | None = None,
+    context: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train and register a challenger; returns ``{"version", "metrics", "run_id"}``."""
+    """Train and register a challenger; returns ``{"version", "metrics", "run_id"}``.
+
+    ``context``: the parent run's (also through ``run_deployment``); without it the config is
+    resolved here from ``config_path`` and ``overrides``.
+    """
     route_library_logs()
-    cfg = load_run_config(config_path, overrides)
+    ctx = run_context(config_path, overrides, context)
+    cfg, mine = ctx.cfg(), ctx.to_dict()
     run_id = run_id or str(flow_run.get_id() or "local")
     run_dir = str(Path(work_dir) / run_id)
     if windows_uri is None:  # deployed on its own pool: build (or reuse) the windows here
-        windows_uri = rebuild_windows(data_version, config_path, overrides)
+        windows_uri = rebuild_windows(data_version, context=mine)
     with model_lock(cfg.publish.model_name, entity=cfg.data.entity):
-        trained = train_limited(train_bundle, cfg)(windows_uri, run_dir, config_path, overrides)
+        trained = train_limited(train_bundle, cfg)(windows_uri, run_dir, mine)
         version = register_version(
-            trained["bundle_dir"], trained["metrics"], data_version, run_id, config_path, overrides
+            trained["bundle_dir"], trained["metrics"], data_version, run_id, mine
         )
     return {"version": version, "metrics": trained["metrics"], "run_id": run_id}

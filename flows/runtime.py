@@ -1,4 +1,9 @@
-"""What every flow shares: config loading, retry policy, library log routing, locks, end states.
+"""What every flow shares: the run context, retry policy, library log routing, locks, end states.
+
+- ``RunContext`` / ``run_context``: the config, resolved once per run (``resolve_config``) by
+  the flow that starts it and passed down to every subflow and task as a small JSON dict
+  (``RunContext.to_dict()``), so the whole run uses one config and no task reads
+  ``params.yaml`` again. A subflow started on its own (a test, a deployment) resolves its own.
 
 - ``STORAGE_RETRIES``: task options that retry only ``TransientStorageError`` (a
   ``retry_condition_fn``); every other failure ends the task at once.
@@ -20,6 +25,7 @@ import logging
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass, replace
 from typing import Any
 
 from prefect.client.orchestration import get_client
@@ -28,7 +34,7 @@ from prefect.exceptions import ObjectAlreadyExists
 from prefect.states import Completed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from amad.config import AmadConfig, TimeoutConfig, resolve_config
+from amad.config import AmadConfig, TimeoutConfig, build_config, config_to_dict, resolve_config
 from amad.errors import TransientStorageError
 from amad.logs import quiet_libraries
 from amad.storage.registry import Registry
@@ -85,6 +91,60 @@ def load_run_config(
     A path that does not exist is a ``ConfigError``; None means ``./params.yaml`` when present.
     """
     return resolve_config(config_path or None, overrides)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every task of one run shares: its config, resolved once, as a JSON-safe dict.
+
+    A dict, not the pydantic model, because Prefect records flow parameters as JSON, hashes task
+    inputs for its cache and sends them to Dask workers and deployments: a plain dict round-trips
+    exactly through all of them. ``run_id`` is the flow run that resolved the config.
+    """
+
+    config: dict[str, Any]
+    run_id: str = "local"
+
+    @classmethod
+    def resolve(
+        cls, config_path: str | None, overrides: Mapping[str, Any] | None = None
+    ) -> RunContext:
+        """The one resolution of a run: the config file plus its dotted-key overrides."""
+        from prefect.runtime import flow_run
+
+        cfg = load_run_config(config_path, overrides)
+        return cls(config_to_dict(cfg), str(flow_run.get_id() or "local"))
+
+    def cfg(self) -> AmadConfig:
+        """The config (validated from the dict; no file is read, no override applied again)."""
+        return AmadConfig.model_validate(self.config)
+
+    def for_entity(self, entity: str) -> RunContext:
+        """The context of one entity's run: the same config with ``data.entity`` set."""
+        return replace(
+            self, config=config_to_dict(build_config(self.config, {"data.entity": entity}))
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"config": self.config, "run_id": self.run_id}
+
+    @classmethod
+    def from_dict(cls, obj: Mapping[str, Any]) -> RunContext:
+        return cls(dict(obj["config"]), str(obj.get("run_id") or "local"))
+
+
+def run_context(
+    config_path: str | None = "params.yaml",
+    overrides: Mapping[str, Any] | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> RunContext:
+    """The parent's context when one was passed down, else this run's own (resolved once)."""
+    return RunContext.from_dict(context) if context else RunContext.resolve(config_path, overrides)
+
+
+def run_config(context: Mapping[str, Any]) -> AmadConfig:
+    """The config of a task's ``context`` parameter (``RunContext.to_dict()``)."""
+    return RunContext.from_dict(context).cfg()
 
 
 def limit_name(model_name: str, entity: str | None = None) -> str:

@@ -18,7 +18,7 @@ from prefect import flow, task
 
 from amad.telemetry import ingest, versioning
 from flows import reports
-from flows.runtime import STORAGE_RETRIES, load_run_config, route_library_logs
+from flows.runtime import STORAGE_RETRIES, route_library_logs, run_config, run_context
 
 
 @task(name="list-batches", **STORAGE_RETRIES)
@@ -28,12 +28,9 @@ def list_batches(items: list[str]) -> list[str]:
 
 
 @task(name="ingest-batch", **STORAGE_RETRIES)
-def ingest_batch(
-    batch: str, config_path: str | None, overrides: dict[str, Any] | None
-) -> dict[str, Any]:
+def ingest_batch(batch: str, context: dict[str, Any]) -> dict[str, Any]:
     """Validate one batch and append or quarantine it; returns its summary row."""
-    cfg = load_run_config(config_path, overrides)
-    c = cfg.contract
+    c = run_config(context).contract
     outcome = ingest.ingest([batch], c, c.data_dir, c.quarantine_dir, reports_dir=c.reports_dir)
     row = outcome.outcomes[0]
     docs = Path(row.report_dir) / "data_docs.html" if row.report_dir else None
@@ -50,21 +47,21 @@ def ingest_batch(
 
 
 @task(name="data-version")
-def current_data_version(config_path: str | None, overrides: dict[str, Any] | None) -> str | None:
+def current_data_version(context: dict[str, Any]) -> str | None:
     """The current data version (None before the first accepted batch)."""
-    return ingest.data_version(load_run_config(config_path, overrides))
+    return ingest.data_version(run_config(context))
 
 
 @task(name="record-data-version")
-def record_data_version(config_path: str | None, overrides: dict[str, Any] | None) -> str | None:
+def record_data_version(context: dict[str, Any]) -> str | None:
     """``dvc add`` the dataset when it sits in a DVC repository: the new data version."""
-    return ingest.record_version(load_run_config(config_path, overrides), push=False)
+    return ingest.record_version(run_config(context), push=False)
 
 
 @task(name="push-data-version", **STORAGE_RETRIES)
-def push_data_version(config_path: str | None, overrides: dict[str, Any] | None) -> bool:
+def push_data_version(context: dict[str, Any]) -> bool:
     """Push the recorded version to the DVC remote; False without a repository or remote."""
-    cfg = load_run_config(config_path, overrides)
+    cfg = run_config(context)
     data_dir = Path(cfg.contract.data_dir).resolve()
     root = versioning.find_repo(data_dir.parent)
     if root is None:
@@ -80,17 +77,22 @@ def validate_telemetry(
     batches: list[str],
     config_path: str | None = "params.yaml",
     overrides: dict[str, Any] | None = None,
+    context: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Ingest ``batches`` in order; returns the data version and one row per batch."""
+    """Ingest ``batches`` in order; returns the data version and one row per batch.
+
+    ``context``: the parent run's; without it the config is resolved from the other two.
+    """
     route_library_logs()
+    mine = run_context(config_path, overrides, context).to_dict()
     names = list_batches(batches) if batches else []
-    rows = [ingest_batch(name, config_path, overrides) for name in names]
+    rows = [ingest_batch(name, mine) for name in names]
     accepted = sum(row["status"] == "accepted" for row in rows)
     if accepted:
-        version = record_data_version(config_path, overrides)
-        pushed = push_data_version(config_path, overrides)
+        version = record_data_version(mine)
+        pushed = push_data_version(mine)
     else:
-        version, pushed = current_data_version(config_path, overrides), False
+        version, pushed = current_data_version(mine), False
     if rows:
         reports.report_validation(reports.validation_markdown(rows))
     return {

@@ -12,6 +12,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.states import State
 
+import amad.config
 from amad import stages
 from amad.errors import ArtifactError, ConflictError, NonFiniteLossError
 from amad.storage.registry import Registry
@@ -52,7 +53,18 @@ def loop(
             return real_train(*args, **kwargs)
 
         mp.setattr(stages, "train", spy_train)
+        resolutions: list[Any] = []
+        real_resolve = runtime.resolve_config
+
+        def counting_resolve(*args: Any, **kwargs: Any) -> Any:
+            resolutions.append(args)
+            return real_resolve(*args, **kwargs)
+
+        mp.setattr(runtime, "resolve_config", counting_resolve)
+        mp.setattr(amad.config, "resolve_config", counting_resolve)
         first = pipeline([str(b) for b in batches[:2]], config_path=PARAMS, overrides=overrides)
+        mp.setattr(runtime, "resolve_config", real_resolve)
+        mp.setattr(amad.config, "resolve_config", real_resolve)
         mp.setattr(stages, "train", real_train)
         yield {
             "overrides": overrides,
@@ -60,6 +72,7 @@ def loop(
             "registry": registry,
             "first": first,
             "slots": slots,
+            "resolutions": resolutions,
         }
 
 
@@ -89,6 +102,8 @@ def test_first_run_ingests_trains_and_promotes(loop: dict[str, Any]) -> None:
     assert pointer is not None and pointer.version == mine["champion"]
     assert registry.show(pointer.version).data_version == first["data_version"]
     assert loop["slots"] == [1]  # training ran while holding the entity's single retrain slot
+    resolved = len(loop["resolutions"])
+    assert resolved == 1, f"config resolved {resolved} times in one run"
     model_wide = Registry(registry.store, "amad")
     assert model_wide.champion() is None and model_wide.list_versions() == []
 
@@ -179,12 +194,15 @@ def test_window_sets_are_cached_by_data_version_and_parameters(loop: dict[str, A
     current = ingest.data_version(load_run_config(PARAMS, overrides))
     other = {**overrides, "windows.train_stride": 8}
 
+    context = runtime.run_context(PARAMS, overrides).to_dict()
+    changed_context = runtime.run_context(PARAMS, other).to_dict()
+
     @flow
     def build_three() -> list[State[Any]]:
         return [
-            build_window_set(current, PARAMS, overrides, return_state=True),
-            build_window_set(current, PARAMS, overrides, return_state=True),
-            build_window_set(current, PARAMS, other, return_state=True),
+            build_window_set(current, context, return_state=True),
+            build_window_set(current, context, return_state=True),
+            build_window_set(current, changed_context, return_state=True),
         ]
 
     first, again, changed = build_three()
