@@ -96,7 +96,7 @@ def entity_seed(seed: int, entity: str) -> int:
 
 # ---------------------------------------------------------------- AMAD and its variants
 
-#: Profiles live in amad/configs/<name>.yaml (amad.config.load_profile), applied before a
+#: Profiles live in amad/config/profiles/<name>.yaml (amad.config.load_profile), applied before a
 #: variant's overrides.
 
 
