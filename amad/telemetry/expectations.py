@@ -97,7 +97,7 @@ def validate_frame(
     definition = suite_definition(contract, with_label=with_label, reference=reference)
     result = definition.run(batch_parameters={"dataframe": prepared}, result_format=RESULT_FORMAT)
     report = summarise(name, prepared, result, render_data_docs)
-    log.info("%s", report.summary())
+    log.debug("%s", report.summary())  # the caller (ingest, the CLI, a flow) reports the outcome
     return report
 
 
@@ -116,7 +116,7 @@ def validate_bytes(
         report = ValidationReport(
             batch=name, success=False, rows=0, stage="pre-parse", errors=exc.report["errors"]
         )
-        log.info("%s", report.summary())
+        log.debug("%s", report.summary())
         return report, None
     prepared = schema.prepare_frame(raw, contract, known_keys=known_keys)
     return validate_frame(prepared, contract, name=name, reference=reference), prepared

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -190,3 +191,17 @@ def test_cli_synth_then_ingest(tmp_path: Path) -> None:
     assert "accepted" in result.output and "quarantined" in result.output
     assert "delimiter" in result.output
     assert len(dataset.manifests(tmp_path / "data")) == 1
+
+
+def test_a_rejection_is_logged_once(
+    tmp_path: Path, dirs: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    bad = batch(0)
+    bad["m1"] = "not a number"
+    path = write(tmp_path / "bad.csv", to_csv_bytes(bad))
+    with caplog.at_level(logging.INFO, logger="amad"):
+        report = run([path], dirs)
+    assert [o.status for o in report.outcomes] == ["quarantined"]
+    said = [r for r in caplog.records if "bad.csv: rejected" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelno == logging.WARNING, [r.name for r in said]
+    assert "quarantined at" in said[0].getMessage()
