@@ -10,6 +10,10 @@ registry and shown as a markdown artifact, next to a PNG of the challenger's sco
 Tasks return evaluations and take decisions as their JSON dicts (``Evaluation.to_dict()``,
 ``Decision.to_dict()``): that is what Prefect records, persists and passes on to ``publish`` as a
 flow parameter; the flow body turns them back into records at once.
+
+The champion's score PSI on the new window above ``promote.max_score_psi`` is drift: one
+``amad.drift.detected`` event (subject ``score``) per champion version and window
+(``flows.drift``), marked ``retrain_follows`` (the challenger was just trained on this data).
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from prefect import flow, task
 from prefect.runtime import flow_run
 
 from amad import stages
+from amad.evaluation.drift import score_drift
 from amad.evaluation.records import Evaluation
 from amad.evaluation.selection import decide_promotion
 from flows import reports
+from flows.drift import act_on_drift
 from flows.runtime import (
     STORAGE_RETRIES,
     registry_for,
@@ -108,6 +114,8 @@ def champion_challenger(
     champion = None
     if pointer is not None:
         champion = _evaluate(pointer.version, run_dir, "champion", windows_uri, mine)
+        drift = score_drift(champion, cfg.promote.max_score_psi, entity=cfg.data.entity)
+        act_on_drift([drift.to_dict()] if drift else [], mine, retrain_follows=True)
     else:
         challenger = challenger.with_baseline(
             Evaluation.from_dict(evaluate_baseline(windows_uri, mine))

@@ -185,7 +185,7 @@ def pipeline(
     ctx = RunContext.resolve(config_path, overrides)  # the run's one config resolution
     cfg, context = ctx.cfg(), ctx.to_dict()
     uris = [*(batches or []), *([incoming] if incoming else [])]  # folders, s3:// prefixes too
-    validated = validate_telemetry(uris, context=context)
+    validated = validate_telemetry(uris, context=context, retrain_follows=True)
     data_version = validated["data_version"]
     if data_version is None:
         return no_new_data("no accepted telemetry yet")

@@ -7,17 +7,27 @@ accepted the dataset is recorded as a new DVC data version (``amad.telemetry.ver
 pushed to the DVC remote when the repository has one (without a DVC repository the version
 is the dataset's content fingerprint). The summary, with a link to each batch's
 Data Docs, is published as a markdown artifact.
+
+Drift acts: every batch whose ``drift_mean`` / ``drift_std`` checks failed (warnings by default)
+yields one finding per drifted metric (``amad.evaluation.drift.metric_drift``: z of the mean,
+ratio of the std, against the reference statistics), logged once and announced once as a
+Prefect event ``amad.drift.detected`` (``flows.drift``); ``retrain_follows`` (set by
+``pipeline``, which retrains on the same data next) keeps the retrain automation from acting
+on it.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
 
-from amad.telemetry import ingest, versioning
+from amad.evaluation.drift import DRIFT_CHECKS, metric_drift
+from amad.telemetry import dataset, ingest, versioning
 from flows import reports
+from flows.drift import act_on_drift
 from flows.runtime import STORAGE_RETRIES, route_library_logs, run_config, run_context
 
 
@@ -36,6 +46,7 @@ def ingest_batch(batch: str, context: dict[str, Any]) -> dict[str, Any]:
     docs = Path(row.report_dir) / "data_docs.html" if row.report_dir else None
     return {
         "batch": Path(row.source).name,
+        "sha256": row.sha256,
         "status": row.status,
         "rows": row.rows,
         "failed": list(row.failed_checks),
@@ -43,7 +54,31 @@ def ingest_batch(batch: str, context: dict[str, Any]) -> dict[str, Any]:
         "summary": row.message,
         "data_docs": docs.resolve().as_uri() if docs and docs.is_file() else None,
         "quarantine": row.quarantine_dir,
+        "report_dir": row.report_dir,
     }
+
+
+def _drifted(row: dict[str, Any]) -> bool:
+    return bool(set(DRIFT_CHECKS) & {*row["warnings"], *row["failed"]}) and bool(row["report_dir"])
+
+
+@task(name="find-drift")
+def find_drift(
+    rows: list[dict[str, Any]], data_version: str | None, context: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The drifted metrics of the batches' reports (one finding per metric per batch)."""
+    c = run_config(context).contract
+    reference = dataset.read_reference(c.data_dir)
+    found = []
+    for row in rows:
+        report = json.loads((Path(row["report_dir"]) / "report.json").read_text())
+        manifest = Path(c.data_dir) / dataset.BATCHES / f"{row['sha256']}.json"
+        entities = (
+            json.loads(manifest.read_text()).get("entities", {}) if manifest.is_file() else {}
+        )
+        found += metric_drift(report, reference, c, batch=row["sha256"],
+                              data_version=data_version, entities=entities)  # fmt: skip
+    return [f.to_dict() for f in found]
 
 
 @task(name="data-version")
@@ -78,10 +113,12 @@ def validate_telemetry(
     config_path: str | None = "params.yaml",
     overrides: dict[str, Any] | None = None,
     context: dict[str, Any] | None = None,
+    retrain_follows: bool = False,
 ) -> dict[str, Any]:
     """Ingest ``batches`` in order; returns the data version and one row per batch.
 
     ``context``: the parent run's; without it the config is resolved from the other two.
+    ``retrain_follows``: the caller retrains on this data next (marks the drift events so).
     """
     route_library_logs()
     mine = run_context(config_path, overrides, context).to_dict()
@@ -93,10 +130,14 @@ def validate_telemetry(
         pushed = push_data_version(mine)
     else:
         version, pushed = current_data_version(mine), False
+    drifted = [row for row in rows if _drifted(row)]
+    findings = find_drift(drifted, version, mine) if drifted else []
+    announced = act_on_drift(findings, mine, retrain_follows)
     if rows:
         reports.report_validation(reports.validation_markdown(rows))
     return {
         "data_version": version,
+        "drift": announced,
         "accepted": accepted,
         "quarantined": sum(row["status"] == "quarantined" for row in rows),
         "pushed": pushed,

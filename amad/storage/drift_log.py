@@ -1,0 +1,45 @@
+"""The drift log on a store: one object per drift finding, written once, so "new" is a storage fact.
+
+Layout: ``drift/<model>/<batch>/<subject>.json`` (the finding's ``key``, see
+``amad.evaluation.drift.DriftFinding``). :func:`open_drift` writes each finding create-only (as
+``amad.storage.alert_log`` does for alerts); a finding whose object exists was logged by an
+earlier run (the same batch validated again, a retried task) and is not new. Only new findings
+should be announced, so each drifted metric of a batch is announced at most once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from amad.errors import ConflictError
+from amad.storage.store import Store
+
+log = logging.getLogger(__name__)
+
+PREFIX = "drift"
+
+
+def drift_key(model_name: str, finding: Mapping[str, Any]) -> str:
+    """``drift/<model>/<finding key>.json``."""
+    return f"{PREFIX}/{model_name}/{finding['key']}.json"
+
+
+def open_drift(
+    store: Store, model_name: str, findings: Iterable[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Write every finding (``DriftFinding.to_dict()``) not yet logged; return the new ones."""
+    new = []
+    for finding in findings:
+        key = drift_key(model_name, finding)
+        body = json.dumps(dict(finding), indent=2, sort_keys=True).encode() + b"\n"
+        try:
+            store.put_bytes(key, body, if_none_match=True)
+        except ConflictError:
+            log.debug("drift %s already logged", key)
+            continue
+        new.append({**finding, "log_key": key})
+    log.info("drift log %s: %d new findings", store.uri, len(new))
+    return new
