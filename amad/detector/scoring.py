@@ -330,10 +330,21 @@ def score_series(
         channel_floor=cfg.channel_floor,
         channels=config_channels(cfg) if channels is None else channels,
     )
-    sign = _sign(cfg) if sign is None else sign
-    weight = association_weight(terms.dis, temperature=cfg.temperature, sign=sign)
+    return _fold_terms(model, terms, starts, n_steps, cfg, _sign(cfg) if sign is None else sign)
 
-    position_weight = step_weights(model, length)  # (t,): a forecaster's warm-up weighs 0
+
+def _fold_terms(
+    model: torch.nn.Module,
+    terms: WindowTerms,
+    starts: np.ndarray,
+    n_steps: int,
+    cfg: ScoreConfig,
+    sign: float,
+) -> StepScores:
+    """Every score kind per step from the per-window terms: folded over the windows that cover
+    a step (a forecaster's warm-up positions weigh 0), then smoothed."""
+    weight = association_weight(terms.dis, temperature=cfg.temperature, sign=sign)
+    position_weight = step_weights(model, terms.rec.shape[1])  # (t,)
 
     def fold(values: np.ndarray) -> np.ndarray:
         folded = fold_window_scores(values, starts, n_steps, weights=position_weight)

@@ -204,14 +204,39 @@ def decide(
         return _first_model(challenger, policy, mode, key, numbers, checks)
 
     numbers["champion"] = champion.metric(key)
-    same_window = challenger.eval_id is not None and champion.eval_id == challenger.eval_id
-    checks["same_eval_window"] = same_window
-    if not same_window:
+    checks["same_eval_window"] = _same_window(champion, challenger)
+    if not checks["same_eval_window"]:
         return out(
             False,
             f"not comparable: champion {EVAL_ID}={champion.eval_id!r}, "
             f"challenger {EVAL_ID}={challenger.eval_id!r}",
         )
+    return _against_champion(
+        champion, challenger, policy, interval, mode=mode, key=key, numbers=numbers, checks=checks
+    )
+
+
+def _same_window(champion: Evaluation, challenger: Evaluation) -> bool:
+    return challenger.eval_id is not None and champion.eval_id == challenger.eval_id
+
+
+def _against_champion(
+    champion: Evaluation,
+    challenger: Evaluation,
+    policy: PromoteConfig,
+    interval: GainInterval | None,
+    *,
+    mode: Mode,
+    key: str,
+    numbers: dict[str, float | str | None],
+    checks: dict[str, bool],
+) -> Decision:
+    """The margin and noise rules of ``decide`` once both were evaluated on the same window
+    (filling ``decide``'s ``numbers`` and ``checks``)."""
+
+    def out(promote: bool, reason: str) -> Decision:
+        return Decision(promote, reason, mode, numbers, checks)
+
     if mode == "labelled" and interval is not None:
         numbers.update(_interval_numbers(interval))
     gain, margin = _improvement(challenger.metric(key), champion.metric(key), mode, policy)
