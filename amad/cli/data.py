@@ -9,6 +9,10 @@
   the dataset, quarantines rejected ones, then ``dvc add``s (and pushes) the dataset when it
   changed and lives in a DVC repository. Exit 3 when any batch was quarantined.
 - ``amad stage validate|windows|train|evaluate`` runs one ``dvc.yaml`` stage.
+- ``amad reference refresh [--last-rows N]`` recomputes the drift reference statistics from the
+  accepted data (each entity's last N rows, or all), replaces ``reference.json`` atomically under
+  the dataset lock, prints old and new per metric and records the new data version (``dvc add``,
+  push), as any dataset change.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ STAGE_PATHS = {
     "train": PIPELINE / "bundle",
     "evaluate": PIPELINE / "evaluate",
 }
+# git-tracked (dvc metrics show / diff, dvc plots show); content only, no timings
+METRICS = Path("metrics")
+PROVENANCE = PIPELINE / "provenance.json"  # when, which commit, how long: not a DVC output
 
 
 def _config(path: str | None, sets: tuple[str, ...]) -> AmadConfig:
@@ -186,6 +193,43 @@ def ingest_cmd(sources: tuple[str, ...], use_dvc: bool, push: bool, as_json: boo
         raise DataValidationError(f"{len(report.rejected)} batch(es) quarantined")
 
 
+@click.group("reference")
+def reference_group() -> None:
+    """The drift reference statistics (reference.json in the dataset)."""
+
+
+@reference_group.command("refresh")
+@click.option("--last-rows", type=click.IntRange(min=2), help="Each entity's last N accepted rows "
+              "(default: all).")  # fmt: skip
+@click.option("--dvc/--no-dvc", "use_dvc", default=True, show_default=True,
+              help="dvc add the dataset afterwards (inside a DVC repository).")  # fmt: skip
+@click.option("--push/--no-push", default=True, show_default=True, help="dvc push afterwards.")
+@config_option
+@set_option
+def reference_refresh_cmd(last_rows: int | None, use_dvc: bool, push: bool,
+                          config_path: str | None, sets: tuple[str, ...]) -> None:  # fmt: skip
+    """Recompute the reference statistics from the accepted data; a new data version."""
+    from amad.telemetry.dataset import refresh_reference
+    from amad.telemetry.ingest import data_version, record_version
+    from amad.telemetry.lock import dataset_lock
+    from amad.telemetry.schema import Contract
+
+    cfg = _config(config_path, sets)
+    c = cfg.contract
+    with dataset_lock(c.data_dir):  # no ingest between the rows read and the version recorded
+        before = data_version(cfg)
+        old, new = refresh_reference(c.data_dir, Contract(c), last_rows=last_rows)
+        version = record_version(cfg, push=push) if use_dvc else data_version(cfg)
+    was = (old or {}).get("columns", {})
+    click.echo(f"reference: {(old or {}).get('source', 'none')} ({(old or {}).get('rows', 0)} rows)"
+               f" -> {new['source']} ({new['rows']} rows)")  # fmt: skip
+    for name, stats in new["columns"].items():
+        prev = was.get(name)
+        then = f"{prev['mean']:.6g} / {prev['std']:.6g}" if prev else "-"
+        click.echo(f"  {name:<16} mean / std {then} -> {stats['mean']:.6g} / {stats['std']:.6g}")
+    click.echo(f"data version: {before} -> {version}")
+
+
 # --------------------------------------------------------------------------- stages
 
 
@@ -199,12 +243,13 @@ def run_stage(name: str, cfg: AmadConfig) -> dict[str, Any]:
     if name == "windows":
         return {"windows": str(stages.windows(cfg, out_dir=paths["windows"]))}
     if name == "train":
-        outcome = stages.train(cfg, paths["windows"], paths["train"])
-        return {"bundle": str(outcome.path), **outcome.metrics}
-    evaluation = stages.evaluate(cfg, paths["train"], paths["windows"], out_dir=paths["evaluate"])
+        outcome = stages.train(cfg, paths["windows"], paths["train"], provenance_file=PROVENANCE)
+        stages.write_metrics(METRICS / "train.json", stages.train_summary(outcome))
+        return {"bundle": str(outcome.path), **outcome.metrics, "provenance": str(PROVENANCE)}
+    evaluation = stages.evaluate(cfg, paths["train"], paths["windows"], out_dir=paths["evaluate"],
+                                 plot_file=METRICS / "evaluate_scores.csv")  # fmt: skip
     metrics = evaluation.with_baseline(stages.evaluate_baseline(cfg, paths["windows"])).to_dict()
-    (paths["evaluate"] / "metrics.json").write_text(json.dumps(
-        {k: v for k, v in metrics.items() if k != "scores_file"}, indent=2, sort_keys=True))  # fmt: skip
+    stages.write_metrics(METRICS / "evaluate.json", metrics)
     return metrics
 
 
@@ -219,5 +264,5 @@ def stage_cmd(name: str, config_path: str | None, sets: tuple[str, ...]) -> None
 
 
 def register(group: click.Group) -> None:
-    for command in (synth_cmd, validate_cmd, ingest_cmd, stage_cmd):
+    for command in (synth_cmd, validate_cmd, ingest_cmd, stage_cmd, reference_group):
         group.add_command(command)

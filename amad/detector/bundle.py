@@ -7,10 +7,18 @@ Layout (every file but the manifest is listed in the manifest with its sha256 an
       config.yaml           the resolved AmadConfig the model was trained and is scored with
       scaler.json           the training-period scaler
       threshold.json        the alert threshold and how it was fitted
-      history.json          per-epoch training history
+      history.json          per-epoch training history (losses, learning rate: no timings)
       metrics.json          validation (and, where labels existed, evaluation) metrics
       manifest.json         format, sha256 per file, package/torch version, data fingerprint,
-                            n_channels, channel names when known, created_at, git sha
+                            n_channels, channel names when known
+
+Every byte is determined by the model, its config, scaler, threshold, history and metrics:
+no clock, host or commit. Two saves of the same inputs are byte-identical, so the bundle's hash
+(DVC's ``runs/pipeline/bundle`` out, the registry's content id) changes only when the model
+does. When and from which commit a bundle was trained, and how long it took, are the run's
+provenance: ``amad.detector.recipe.TrainOutcome.provenance``, which the DVC stage writes next to
+the bundle (``runs/pipeline/provenance.json``); the registry records when a version was
+published in its ``version.json``.
 
 ``save_bundle`` writes into a hidden sibling temp directory and renames it into place, so a
 crash never leaves a half-written bundle under the final name. ``load_bundle`` refuses a bundle
@@ -22,12 +30,10 @@ signing it is the registry's concern.)
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import json
 import logging
 import os
 import shutil
-import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,23 +66,6 @@ FILES = (
     "history.json",
     "metrics.json",
 )
-
-
-def git_sha(cwd: Path | None = None) -> str | None:
-    """The current commit of the source tree, or None outside a git checkout."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=cwd or Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    sha = out.stdout.strip()
-    return sha if out.returncode == 0 and len(sha) == 40 else None
 
 
 def _json(obj: Any) -> str:
@@ -152,8 +141,6 @@ def save_bundle(
             "format": FORMAT,
             "package_version": __version__,
             "torch_version": torch.__version__,
-            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "git_sha": git_sha(),
             "data_fingerprint": data_fingerprint,
             "n_channels": int(n_channels),
             "channels": None if channels is None else [str(c) for c in channels],

@@ -9,11 +9,19 @@ the validation series; fit the threshold on validation-period scores; optionally
 labelled test split (reported in ``metrics.json``, never used to fit anything); write a verified
 bundle. Test data reaches only the evaluation step, and the legacy threshold, which pools test
 scores by definition and says so in its name.
+
+What is hashed and what is not. The bundle holds only what the data, config and code determine
+(``metrics`` without timings, the history without its wall-clock fields), so a fixed seed on
+CPU writes the same bytes twice. The run's provenance (when, which commit, which device, how
+long: ``TrainOutcome.provenance``) is returned to the caller, who records it elsewhere (the DVC
+train stage: ``runs/pipeline/provenance.json``, outside the hashed outputs).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +39,7 @@ from amad.detector.scoring import (
     score_series,
 )
 from amad.detector.thresholds import Threshold, fit_threshold
-from amad.detector.train import TrainResult, fit
+from amad.detector.train import TrainResult, fit, split_timings
 from amad.errors import ArtifactError
 from amad.series.loaders import load_series
 from amad.series.windows import PreparedData, build_windows
@@ -50,7 +58,40 @@ class TrainOutcome:
     epochs: int
     best_epoch: int
     seconds: float
-    metrics: dict[str, Any]
+    metrics: dict[str, Any]  # the bundle's metrics.json: content only, no timings
+    provenance: dict[str, Any]  # created_at, git_sha, device, wall-clock timings: not in the bundle
+
+
+def git_sha(cwd: Path | None = None) -> str | None:
+    """The current commit of the source tree, or None outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd or Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sha = out.stdout.strip()
+    return sha if out.returncode == 0 and len(sha) == 40 else None
+
+
+def run_provenance(result: TrainResult, seconds: float) -> dict[str, Any]:
+    """When, from which commit and on which device a model was trained, and how long it took."""
+    _, timings = split_timings(result.history)
+    rates = [t["windows_per_s"] for t in timings if "windows_per_s" in t]
+    return {
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "git_sha": git_sha(),
+        "device": result.device,
+        "seconds": seconds,
+        "train_seconds": float(sum(t.get("seconds", 0.0) for t in timings)),
+        "train_windows_per_s": float(np.mean(rates)) if rates else None,
+        "epochs": timings,
+    }
 
 
 def resolve_orientation(
@@ -126,9 +167,7 @@ def _train_metrics(
         # per-step reconstruction error on the validation period: the label-free selection input
         "val_recon_error": float(np.mean(val.reconstruction)),
         "val_alert_rate": float((val.of(cfg.score.kind) > threshold.value).mean()),
-        "train_windows_per_s": float(np.mean([h["windows_per_s"] for h in result.history])),
-        "train_seconds": float(sum(h["seconds"] for h in result.history)),
-    }
+    }  # timings are provenance (run_provenance), never in the bundle
 
 
 def resolve_score_channels(cfg: AmadConfig, n_channels: int, names: list[str] | None) -> AmadConfig:
@@ -166,14 +205,17 @@ def train_prepared(
     metrics.update(_train_metrics(cfg, result, val, threshold))
     if evaluate:
         metrics.update(_evaluate_test(cfg, result, prepared, threshold, progress=progress))
+    history, _ = split_timings(result.history)
     path = save_bundle(out, model=result.model, config=cfg, scaler=prepared.scaler,
-                       threshold=threshold, history=result.history,
+                       threshold=threshold, history=history,
                        data_fingerprint=prepared.data_fingerprint, extra_metrics=metrics,
                        n_channels=prepared.n_channels, channels=channels,
                        overwrite=overwrite)  # fmt: skip
+    seconds = time.perf_counter() - started
     return TrainOutcome(path=path, config=cfg, threshold=threshold.value, method=threshold.method,
                         epochs=len(result.history), best_epoch=result.best_epoch,
-                        seconds=time.perf_counter() - started, metrics=metrics)  # fmt: skip
+                        seconds=seconds, metrics=metrics,
+                        provenance=run_provenance(result, seconds))  # fmt: skip
 
 
 def train_bundle(

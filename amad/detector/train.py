@@ -19,6 +19,11 @@ ends with the same weights as an uninterrupted one on CPU.
 A NaN or infinite loss raises ``NonFiniteLossError`` before the optimiser step; the checkpoint of
 the last completed epoch is left as it was. Persistence of the final bundle is the caller's.
 
+History. One record per epoch: losses, learning rate and validation loss, which a fixed seed on
+CPU reproduces bit for bit, plus the epoch's wall-clock ``seconds`` and ``windows_per_s``
+(``TIMING_KEYS``), which it does not. ``split_timings`` separates the two, so that whatever
+is hashed (the bundle, DVC's lock) holds only the former.
+
 Shape legend: n windows, b batch, t window steps, c channels.
 """
 
@@ -58,6 +63,9 @@ _VAL_STREAM = 2**31 - 1  # seed-sequence word for the validation subset (epochs 
 
 StepHook = Callable[[int, int], None]  # (epoch, global_step) after every optimiser step
 
+# the wall-clock fields of a history record: they differ between two runs of the same training
+TIMING_KEYS = ("seconds", "windows_per_s")
+
 
 @dataclass
 class TrainResult:
@@ -69,6 +77,15 @@ class TrainResult:
     device: str
     stopped_early: bool = False
     resumed_from_epoch: int | None = None  # epochs already done when this call started
+
+
+def split_timings(
+    history: list[dict[str, float]],
+) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+    """``history`` without ``TIMING_KEYS``, and the timings alone (with each epoch's number)."""
+    content = [{k: v for k, v in h.items() if k not in TIMING_KEYS} for h in history]
+    timings = [{"epoch": h["epoch"], **{k: h[k] for k in TIMING_KEYS if k in h}} for h in history]
+    return content, timings
 
 
 # ---------------------------------------------------------------- named parts

@@ -45,3 +45,22 @@ def test_an_existing_bundle_is_refused_before_any_work(tmp_path: Path) -> None:
     bad = build_config(CFG.model_dump(mode="json"), {"data.source": "smd", "data.root": "/nope"})
     with pytest.raises(ArtifactError, match="already exists"):
         train_bundle(bad, tmp_path / "b", progress=False)  # no DatasetNotFoundError: never loaded
+
+
+def test_training_twice_on_cpu_writes_byte_identical_bundles(tmp_path: Path) -> None:
+    """A fixed seed on CPU: the same bundle bytes (so the same dvc.lock); timings and the
+    commit are the run's provenance, returned beside the bundle and never written into it."""
+    prepared = build_windows(load_series(CFG.data), CFG.windows)
+    a = train_prepared(CFG, prepared, tmp_path / "a", progress=False)
+    b = train_prepared(CFG, prepared, tmp_path / "b", progress=False)
+    names = sorted(p.name for p in a.path.iterdir())
+    assert names == sorted(p.name for p in b.path.iterdir())
+    for name in names:
+        assert (a.path / name).read_bytes() == (b.path / name).read_bytes(), name
+    history = json.loads((a.path / "history.json").read_text())
+    assert history and not {"seconds", "windows_per_s"} & set(history[0])
+    assert a.metrics == json.loads((a.path / "metrics.json").read_text())
+    assert not {"train_seconds", "train_windows_per_s"} & set(a.metrics)
+    assert {"created_at", "git_sha", "device", "train_seconds"} <= set(a.provenance)
+    assert a.provenance["device"] == "cpu" and a.provenance["train_seconds"] > 0
+    assert [e["epoch"] for e in a.provenance["epochs"]] == [0.0]
