@@ -241,7 +241,7 @@ class KMeansDetector:
     (w*C values) on its own, as TSB-AD's class does by default (``kmeans-znorm``); it is off in
     ``kmeans`` because the bench already standardises every channel with fitting-part statistics
     and a window-wide z-score mixes channels of different meaning and drops level shifts
-    (benchmarks/RESULTS.md, 2026-12-01: SMD VUS-PR 0.15 with it, 0.49 without).
+    (the comparison: benchmarks/RESULTS.md).
     """
 
     def __init__(

@@ -116,7 +116,7 @@ FORECAST: dict[str, Any] = {
 AMAD_VARIANTS: dict[str, dict[str, Any]] = {
     "amad": {},
     "amad-forecast": FORECAST,
-    # C times the tokens of `amad-forecast` per window (52x its step time on SMD's 38 channels),
+    # C times the tokens of `amad-forecast` per window (its step time: benchmarks/RESULTS.md),
     # so a smaller budget: 300+ steps of 8 windows (8 x C univariate sequences per step)
     "amad-forecast-independent": {
         **FORECAST, "model.channels": "independent", "train.batch_size": 8,

@@ -24,23 +24,19 @@ Smoothing. Every per-step score is finally averaged over ``score.smooth`` neighb
 (centred; 1 turns it off). Thresholds are fitted on validation scores smoothed the same way.
 
 Orientation. Anomaly Transformer assumes anomalies have a *low* discrepancy (``paper``, hence
-``-T``); our baselines found the official checkpoint inverted (weight alone AUC-ROC 0.33), and on
-our dev entities the *high*-discrepancy sign won too. ``score.orientation`` is ``paper``,
-``flipped`` (the default) or ``auto``: :func:`check_orientation` injects spikes into the
-*validation* split and keeps the sign under which the discrepancy ranks them higher (label-free,
-but on SMD machine-1-2 it picked the sign that real incidents contradict). Test labels are never
+``-T``); the official checkpoint and our dev entities favoured the *high*-discrepancy sign.
+``score.orientation`` is ``paper``, ``flipped`` (the default) or ``auto``: :func:`check_orientation`
+injects spikes into the *validation* split and keeps the sign under which the discrepancy ranks
+them higher (label-free; it can pick the sign real incidents contradict). Test labels are never
 looked at. Only ``association`` and ``calibrated`` use the sign.
 
 Boundary artefact. ``dis`` is computed per query row (symmetric KL of row i of P and S), which is
 right; but the local prior is truncated at the window edges, so ``dis`` has a systematic profile
-over the position in the window (measured on MSL C-1: mean 6.6 at position 0, 5.8 mid-window; the
-profile's std, 0.51, is most of the in-window std, 0.65). At T = 50 the window softmax turns a
-difference of 0.65 into a factor e^32, so the weight is nearly one-hot: 80 % of windows put it on
-the three steps at either edge with ``+T``. The ``association`` score therefore ranks real anomalies
-at AUC-ROC 0.3-0.55 on SMD and MSL. ``calibrated`` replaces the softmax by a z-score with
+over the position in the window, and the window softmax of ``association`` turns it into a
+nearly one-hot weight on the edge steps. ``calibrated`` replaces the softmax by a z-score with
 validation statistics (no reference to the window, no collapse); overlapping scoring windows
-(``windows.score_stride < length``) average each step over several positions. See
-``benchmarks/TUNING.md`` for the measurements behind the default.
+(``windows.score_stride < length``) average each step over several positions. The measurements
+behind these choices: ``benchmarks/TUNING.md`` (sections 2, 6 and 12).
 
 Shape legend: n windows, b batch, t window steps (L), c channels, T series steps.
 """
