@@ -98,6 +98,9 @@ class AlertConfig(_Section):
     top_k: int = Field(3, ge=0)  # channels named per alert, by mean normalised error
     merge_gap: int = Field(0, ge=0)  # runs of flags this many steps apart are one alert
     notify_block: str | None = None  # a saved Prefect notification block (webhook, Slack, ...)
+    # drift acts: the retrain automation (flows/notify_setup.py) starts at most one pipeline run
+    # per window of this many seconds, however many amad.drift.detected events arrive in it
+    drift_retrain_cooldown_s: float = Field(21600.0, gt=0)
 
 
 class TimeoutConfig(_Section):
