@@ -1,10 +1,12 @@
-"""``amad registry list|show|publish|promote|rollback|fetch``: the model registry by hand.
+"""``amad registry list|show|publish|promote|rollback|fetch|recalibrate``: the model registry by hand.
 
 The store is ``--store URI`` (``s3://bucket/prefix`` or a folder), else ``$AMAD_STORE``, else
 the ``publish`` section of ``--config`` (default ``./params.yaml``, see ``amad.cli.options``); the model name is ``--model``,
 else ``publish.model_name``. S3 endpoint and keys come from the environment
 (``source .stack/env`` for the local stack). ``promote`` and ``rollback`` move the champion
 pointer with a conditional write, so a concurrent change makes them fail with exit code 8.
+``recalibrate`` re-fits the champion's threshold on recent accepted data and publishes a new
+version (``amad.detector.recalibrate``); it never moves the pointer (``promote`` does).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import click
 
 from amad.cli.options import resolve_config, set_option
-from amad.errors import ConfigError, CorruptPointerError, ObjectNotFoundError
+from amad.errors import ConfigError, CorruptPointerError, DataError, ObjectNotFoundError
 from amad.storage.fleet import FleetRow, fleet_rows, format_age
 from amad.storage.records import VersionInfo
 from amad.storage.registry import Registry, list_models
@@ -262,6 +264,76 @@ def fetch_cmd(
             raise click.ClickException(f"{reg.model_name} has no champion")
         version = champ.version
     click.echo(str(reg.fetch(version, dest)))
+
+
+def _recent(cfg: Any, entity: str | None, last_rows: int | None) -> tuple[Any, dict[str, Any]]:
+    """The entity's last ``last_rows`` accepted rows (all by default) and their description."""
+    from amad.telemetry import dataset, ingest
+    from amad.telemetry.schema import Contract
+
+    contract = Contract(cfg.contract)
+    available = dataset.entities(cfg.contract.data_dir)
+    chosen = entity if entity is not None else (available[0] if len(available) == 1 else None)
+    if chosen is None or chosen not in available:
+        raise DataError(
+            f"name an entity of {cfg.contract.data_dir} with --entity (have {available})"
+        )
+    frame = dataset.load_dataset(cfg.contract.data_dir, contract, entities=[chosen])
+    frame = frame.iloc[-last_rows:] if last_rows else frame
+    stamps = frame[contract.timestamp]
+    window = {"entity": chosen, "data_version": ingest.data_version(cfg), "rows": len(frame),
+              "first": str(stamps.iloc[0]), "last": str(stamps.iloc[-1])}  # fmt: skip
+    return frame, window
+
+
+@registry_group.command("recalibrate")
+@click.argument("version", required=False)
+@_common
+@click.option("--entity", help="The entity (its registry and its rows; default: the only one).")
+@click.option(
+    "--last-rows", type=click.IntRange(min=1), help="Recent rows to fit on (default all)."
+)
+@click.option("--data-version", help="Fail unless the dataset is at this version.")
+@click.option("--exclude-flagged", is_flag=True, help="Drop steps the current threshold flags.")
+@click.option("--run-id", help="Run id recorded with the new version.")
+@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs/recalibrate"), show_default=True)  # fmt: skip
+def recalibrate_cmd(
+    version: str | None,
+    store_uri: str | None,
+    model: str | None,
+    config: ConfigArgs,
+    entity: str | None,
+    last_rows: int | None,
+    data_version: str | None,
+    exclude_flagged: bool,
+    run_id: str | None,
+    work_dir: Path,
+) -> None:
+    """Re-fit the threshold of VERSION (default: the champion) on recent accepted data, same
+    weights; publish it as a new version (promote it with `amad registry promote`)."""
+    from amad.detector.recalibrate import recalibrate
+    from amad.telemetry.schema import Contract
+
+    cfg = resolve_config(*config)
+    frame, window = _recent(cfg, entity, last_rows)
+    if data_version is not None and data_version != window["data_version"]:
+        raise DataError(f"the dataset is at {window['data_version']}, not {data_version}")
+    reg = _existing(_registry(store_uri, model, config))
+    reg = Registry(reg.store, reg.model_name, entity=window["entity"])  # model.scope: entity
+    contract = Contract(cfg.contract)
+    labelled = contract.label is not None and contract.label in frame
+    labels = frame[contract.label].fillna(0).to_numpy() if labelled else None
+    values = frame[contract.metric_names].ffill().bfill().to_numpy(dtype="float32")
+    record = recalibrate(
+        reg, values, work_dir / uuid.uuid4().hex[:8], run_id=_run_id(run_id), version=version,
+        labels=labels, exclude_flagged=exclude_flagged, window=window,
+    )  # fmt: skip
+    click.echo(
+        f"{record.version}: threshold {record.threshold_old:.6g} -> {record.threshold_new:.6g} "
+        f"({record.method} on {record.n_fit} steps of {window['entity']} {window['first']} .. "
+        f"{window['last']}), recalibrated from {record.recalibrated_from}; not promoted"
+    )
 
 
 def register(group: click.Group) -> None:
