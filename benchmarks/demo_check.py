@@ -5,17 +5,19 @@ with the scaler and the threshold from the training period only, on one of two d
 
 - ``recipe``: ``data.synthetic`` as ``amad train`` loads it (clean training period, then a test
   period with every anomaly kind), one run per ``--seeds`` value;
-- ``demo``: the batches ``make demo`` writes (``flows/demo_steps.py``: 3000 clean steps of seed 1,
-  then 3000 of seed 3 and, for the second pipeline run, 3000 of seed 4, all with every anomaly
-  kind), training on the first 70 % of the rows and evaluating on the last 30 %, as the pipeline
-  does (``contract.eval_fraction``); ``run1`` and ``run3`` are the demo's two training runs.
+- ``demo``: the batches ``make demo`` writes for each fleet entity (``flows/demo_steps.py``,
+  ``write_fleet``: entity i is synthetic system i; 3000 clean steps of seed 1 + 1000 i, then
+  3000 of seed 3 + 1000 i and, for the third pipeline run, 3000 of seed 4 + 1000 i, both with
+  every anomaly kind; e1 is the former single-entity demo's data), training on the first 70 %
+  of the rows and evaluating on the last 30 %, as the pipeline does (``contract.eval_fraction``);
+  ``run1`` and ``run3`` are the demo's two training runs, one pair per ``--entities`` value.
 
 It reports VUS-PR and AUC-ROC of AMAD and of PCA (fitted and thresholded the same way as the
 pipeline's PCA gate, ``amad.stages.evaluate_baseline``) on the evaluation part, and for every
 injected event there whether AMAD's threshold flags at least one of its steps.
 
     .venv/bin/python benchmarks/demo_check.py [--config params.yaml] [--layout demo|recipe]
-        [--seeds 0,1,2] [--set model.objective=forecast ...]
+        [--entities e1,e2,e3] [--seeds 0,1,2] [--set model.objective=forecast ...]
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from amad.evaluation.metrics import evaluate
 from amad.series.data import SeriesData, make_series
 from amad.series.synthetic import generate, synthetic_series_data
 from amad.series.windows import build_windows
+from flows.demo_steps import FLEET, fleet_batch_args
 
 Events = list[tuple[str, int, int]]  # (kind, start, end) in test-split steps
 
@@ -48,18 +51,21 @@ def recipe_data(cfg: AmadConfig) -> tuple[SeriesData, Events]:
     return synthetic_series_data(syn), [(e.kind, e.start, e.end) for e in events]
 
 
-def demo_data(cfg: AmadConfig, run: int) -> tuple[SeriesData, Events]:
-    """The demo's batches for pipeline run 1 or 3, split 70 / 30 in time like the pipeline."""
-    syn, n = cfg.data.synthetic, cfg.data.synthetic.train_steps // 2
+def demo_data(cfg: AmadConfig, run: int, entity: str = FLEET[0]) -> tuple[SeriesData, Events]:
+    """One fleet entity's demo batches for pipeline run 1 or 3, split 70 / 30 in time like the
+    pipeline (the seeds of ``flows.demo_steps.fleet_batch_args``)."""
+    index, n = FLEET.index(entity), cfg.data.synthetic.train_steps // 2
+    syn = cfg.data.synthetic.model_copy(update={"seed": index})
     plan = [(1, False), (3, True)] + ([(4, True)] if run == 3 else [])
-    parts = [generate(syn, n_steps=n, seed=seed, start_step=i * n, anomalies=anomalies)
-             for i, (seed, anomalies) in enumerate(plan)]  # fmt: skip
+    parts = [generate(syn, n_steps=n, seed=fleet_batch_args(index, k, i * n, n)["seed"],
+                      start_step=i * n, anomalies=anomalies)
+             for i, (k, anomalies) in enumerate(plan)]  # fmt: skip
     values = np.concatenate([p.values for p in parts])
     labels = np.concatenate([p.labels for p in parts])
     cut = len(values) - round(cfg.contract.eval_fraction * len(values))
     events = [(e.kind, max(e.start + i * n - cut, 0), e.end + i * n - cut)
               for i, part in enumerate(parts) for e in part.events if e.end + i * n > cut]  # fmt: skip
-    series = make_series("demo", f"run{run}", values[:cut], values[cut:], labels[cut:])
+    series = make_series("demo", f"{entity}-run{run}", values[:cut], values[cut:], labels[cut:])
     return series, events
 
 
@@ -96,6 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", default="params.yaml")
     parser.add_argument("--seeds", default="0")
+    parser.add_argument("--entities", default=",".join(FLEET), help="demo layout: fleet entities")
     parser.add_argument("--layout", choices=["demo", "recipe"], default="demo")
     parser.add_argument("--set", action="append", default=[], dest="overrides")
     args = parser.parse_args()
@@ -103,8 +110,9 @@ def main() -> None:
     base = dict(parse_override(o) for o in args.overrides)
     if args.layout == "demo":
         cfg = load_config(args.config, base)
-        for run in (1, 3):
-            print(json.dumps(check(cfg, *demo_data(cfg, run))), flush=True)
+        for entity in args.entities.split(","):
+            for run in (1, 3):
+                print(json.dumps(check(cfg, *demo_data(cfg, run, entity))), flush=True)
         return
     for seed in (int(s) for s in args.seeds.split(",")):
         cfg = load_config(args.config, {**base, "data.synthetic.seed": seed})

@@ -18,6 +18,9 @@ Notification is at most once: an alert is logged before it is announced, so a ru
 after step 2 does not notify that alert again on retry. A table artifact ``alerts`` lists the
 batch's alerts and whether each was new; ``worst-alert`` plots the scores of the entity with the
 highest-peak alert against its threshold.
+
+The config is resolved once per run: the ``score`` flow passes its ``RunContext`` down as
+``context``; started on its own, the flow resolves ``config_path`` + ``overrides`` once.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from amad.evaluation.alerts import Alert, alert_table
 from amad.storage.alert_log import open_alerts
 from amad.storage.store import store_from_uri
 from flows import reports
-from flows.runtime import STORAGE_RETRIES, load_run_config, route_library_logs
+from flows.runtime import STORAGE_RETRIES, route_library_logs, run_config, run_context
 
 EVENT = "amad.alert.opened"
 
@@ -48,12 +51,10 @@ def find_alerts(
     source: str,
     scores_file: str,
     out_dir: str,
-    config_path: str | None,
-    overrides: dict[str, Any] | None,
+    context: dict[str, Any],
 ) -> dict[str, Any]:
     """The batch's alerts (``alerts.json`` written into ``out_dir``)."""
-    cfg = load_run_config(config_path, overrides)
-    return batch_alerts(cfg, champions, source, scores_file, out_dir=out_dir)
+    return batch_alerts(run_config(context), champions, source, scores_file, out_dir=out_dir)
 
 
 @task(name="open-alerts", **STORAGE_RETRIES)
@@ -143,14 +144,17 @@ def raise_alerts(
     output_uri: str,
     config_path: str | None = "params.yaml",
     overrides: dict[str, Any] | None = None,
+    context: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Alerts of one scored batch: find, log, announce (events), notify; a summary table.
 
     ``champions``: entity -> ``{"bundle_dir", "version"}`` that scored it (``"*"``: every other).
+    ``context``: the parent run's; without it the config is resolved from the other two.
     """
     route_library_logs()
-    cfg = load_run_config(config_path, overrides)
-    found = find_alerts(champions, source, scores_file, out_dir, config_path, overrides)
+    mine = run_context(config_path, overrides, context).to_dict()
+    cfg = run_config(mine)
+    found = find_alerts(champions, source, scores_file, out_dir, mine)
     new = open_new_alerts(found["alerts"], output_uri, cfg.publish.model_name)
     announce_alerts(new)
     notified = notify_alerts(new, cfg.alerts.notify_block) if cfg.alerts.notify_block and new else 0
@@ -161,4 +165,15 @@ def raise_alerts(
     create_table_artifact(rows or [{"alerts": "none"}], key="alerts",
                           description=f"Alerts of {source}")  # fmt: skip
     return {"alerts": len(found["alerts"]), "new": len(new), "notified": notified,
-            "file": found["file"], "new_ids": sorted(fresh)}  # fmt: skip
+            "file": found["file"], "new_ids": sorted(fresh),
+            "by_entity": _by_entity(found["alerts"], fresh)}  # fmt: skip
+
+
+def _by_entity(alerts: list[dict[str, Any]], fresh: set[str]) -> dict[str, dict[str, int]]:
+    """Per entity: how many alerts the batch has, and how many of them are new."""
+    out: dict[str, dict[str, int]] = {}
+    for alert in alerts:
+        counts = out.setdefault(str(alert["entity"]), {"alerts": 0, "new": 0})
+        counts["alerts"] += 1
+        counts["new"] += alert["alert_id"] in fresh
+    return out

@@ -1,10 +1,14 @@
 """``make demo``: the whole retraining loop on a laptop, against a real local S3 server.
 
 Starts the local stack (SeaweedFS on 127.0.0.1, buckets with versioning), writes synthetic
-telemetry batches, ingests three of them (one deliberately broken, which is quarantined), trains
-and promotes the first champion, ingests newer data, retrains and runs champion/challenger,
-scores a fresh batch with the champion, prints the registry, and stops the stack whatever
-happens. Flows run on Prefect's ephemeral API with all state under ``--state-dir``.
+telemetry for a fleet of three entities (``flows.demo_steps.FLEET``), ingests their batches (one
+entity's extra batch deliberately broken, which is quarantined with its report while the others
+go on), trains and decides per entity through the pipeline's fan-out (``fleet.entities``),
+ingests newer data, retrains and runs champion/challenger per entity, starts a webhook receiver
+on 127.0.0.1 and registers it as the alert notification block, scores a fresh fleet batch with
+each entity's champion, waits (bounded) for the notifications, prints each entity's registry
+and a per-entity summary, and stops the receiver and the stack whatever happens. Flows run on
+Prefect's ephemeral API with all state under ``--state-dir``.
 
     python -m flows.demo [--state-dir runs/demo] [--keep-state] [--pca-gate] [--verbose]
 
@@ -75,10 +79,15 @@ def _load_stack_env(env_file: Path) -> None:
 
 def _overrides(workspace: Path, pca_gate: bool) -> dict[str, Any]:
     """The demo's deviations from params.yaml: registry in the stack's S3 bucket, data in the
-    workspace, and (unless ``--pca-gate``) no PCA gate for the first champion."""
+    workspace, the fleet (entities one after another on the default runner), and (unless
+    ``--pca-gate``) no PCA gate for the first champion."""
+    from flows.demo_steps import FLEET
+
     gate = {} if pca_gate else {"promote.require_beats_pca": False}
     return {
         **gate,
+        "fleet.entities": list(FLEET),
+        "fleet.runner": "default",
         "publish.store": "s3",
         "contract.data_dir": str(workspace / "data"),
         "contract.quarantine_dir": str(workspace / "quarantine"),

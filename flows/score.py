@@ -34,17 +34,15 @@ from amad.storage.registry import Registry, list_entities
 from amad.storage.store import store_from_config, store_from_uri
 from amad.telemetry import ingest
 from flows.alerts import raise_alerts
-from flows.runtime import STORAGE_RETRIES, load_run_config, route_library_logs
+from flows.runtime import STORAGE_RETRIES, route_library_logs, run_config, run_context
 
 NO_CHAMPION = "NoChampion"
 
 
 @task(name="fetch-champion", **STORAGE_RETRIES)
-def fetch_champion(
-    dest: str, config_path: str | None, overrides: dict[str, Any] | None
-) -> dict[str, str] | None:
+def fetch_champion(dest: str, context: dict[str, Any]) -> dict[str, str] | None:
     """The champion's version id and local bundle path (verified), or None without one."""
-    cfg = load_run_config(config_path, overrides)
+    cfg = run_config(context)
     registry = Registry(store_from_config(cfg.publish), cfg.publish.model_name)
     pointer = registry.champion()
     if pointer is None:
@@ -54,11 +52,9 @@ def fetch_champion(
 
 
 @task(name="fetch-entity-champions", **STORAGE_RETRIES)
-def fetch_entity_champions(
-    dest: str, config_path: str | None, overrides: dict[str, Any] | None
-) -> dict[str, dict[str, str]]:
+def fetch_entity_champions(dest: str, context: dict[str, Any]) -> dict[str, dict[str, str]]:
     """Every entity's champion (version id and verified local bundle); {} without any."""
-    cfg = load_run_config(config_path, overrides)
+    cfg = run_config(context)
     store = store_from_config(cfg.publish)
     out: dict[str, dict[str, str]] = {}
     for entity in list_entities(store, cfg.publish.model_name):
@@ -76,13 +72,15 @@ def score_fleet_batch(
     source: str,
     output_uri: str,
     out_dir: str,
-    config_path: str | None,
-    overrides: dict[str, Any] | None,
+    context: dict[str, Any],
 ) -> dict[str, Any]:
     """Score one batch, each entity with its champion after its kept context rows."""
-    cfg = load_run_config(config_path, overrides)
     return cadence.score_batch_by_entity(
-        cfg, bundles, source, context_store=store_from_uri(output_uri), out_dir=out_dir
+        run_config(context),
+        bundles,
+        source,
+        context_store=store_from_uri(output_uri),
+        out_dir=out_dir,
     )
 
 
@@ -94,15 +92,10 @@ def _champions_id(champions: dict[str, dict[str, str]]) -> str:
 
 @task(name="score-batch")
 def score_batch(
-    bundle_dir: str,
-    source: str,
-    out_dir: str,
-    config_path: str | None,
-    overrides: dict[str, Any] | None,
+    bundle_dir: str, source: str, out_dir: str, context: dict[str, Any]
 ) -> dict[str, Any]:
     """Score one batch with a bundle; returns local result files and alert counts."""
-    cfg = load_run_config(config_path, overrides)
-    return dict(stages.score_batch(cfg, bundle_dir, source, out_dir=out_dir))
+    return dict(stages.score_batch(run_config(context), bundle_dir, source, out_dir=out_dir))
 
 
 @task(name="upload-scores", **STORAGE_RETRIES)
@@ -139,28 +132,32 @@ def score(
     work_dir: str = "runs/score",
     config_path: str | None = "params.yaml",
     overrides: dict[str, Any] | None = None,
+    context: dict[str, Any] | None = None,
 ) -> Any:
-    """Score the batches in ``source`` (a file, folder or S3 prefix) not scored yet."""
+    """Score the batches in ``source`` (a file, folder or S3 prefix) not scored yet.
+
+    ``context``: the parent run's (``RunContext.to_dict()``); without it the config is resolved
+    once from ``config_path`` and ``overrides``.
+    """
     route_library_logs()
-    cfg = load_run_config(config_path, overrides)
+    mine = run_context(config_path, overrides, context).to_dict()
     run_dir = Path(work_dir) / str(flow_run.get_id() or "local")
-    champions = fetch_entity_champions(str(run_dir), config_path, overrides)
+    champions = fetch_entity_champions(str(run_dir), mine)
     if champions:
-        return _score_fleet(champions, source, output_uri, run_dir, config_path, overrides)
-    champion = fetch_champion(str(run_dir), config_path, overrides)
+        return _score_fleet(champions, source, output_uri, run_dir, mine)
+    champion = fetch_champion(str(run_dir), mine)
     if champion is None:
         return Completed(name=NO_CHAMPION, message="no champion to score with yet")
-    prefix = f"{cfg.publish.model_name}/{champion['version']}"
+    prefix = f"{run_config(mine).publish.model_name}/{champion['version']}"
     totals: dict[str, Any] = {"version": champion["version"], "rows": 0, "alerts": 0,
-                              "outputs": [], "batches": []}  # fmt: skip
+                              "outputs": [], "batches": [], "entities": {}}  # fmt: skip
     for batch in list_unscored(source, output_uri, prefix):
         out_dir = str(run_dir / _stem(batch))
-        result = score_batch(champion["bundle_dir"], batch, out_dir, config_path, overrides)
+        result = score_batch(champion["bundle_dir"], batch, out_dir, mine)
         uploaded = upload_scores(list(result["files"]), output_uri, f"{prefix}/{_stem(batch)}")
-        raise_alerts({"*": champion}, batch, result["files"][0], out_dir, output_uri,
-                     config_path, overrides)  # fmt: skip
-        totals["rows"] += result["rows"]
-        totals["alerts"] += result["alerts"]
+        raised = raise_alerts({"*": champion}, batch, result["files"][0], out_dir, output_uri,
+                              context=mine)  # fmt: skip
+        _add(totals, result, raised)
         totals["outputs"] += uploaded
         totals["batches"].append(_stem(batch))
     if not totals["batches"]:
@@ -169,30 +166,44 @@ def score(
     return totals
 
 
+def _add(totals: dict[str, Any], result: dict[str, Any], raised: dict[str, Any]) -> None:
+    """Add one scored batch to the run's totals: rows, flagged steps, alerts per entity."""
+    totals["rows"] += result["rows"]
+    totals["alerts"] += result["alerts"]  # flagged steps
+    totals["alerts_opened"] = totals.get("alerts_opened", 0) + raised["new"]
+    totals["notified"] = totals.get("notified", 0) + raised["notified"]
+    per_entity = totals["entities"]
+    for entity, rec in (result.get("entities") or {}).items():
+        mine = per_entity.setdefault(entity, {"rows": 0, "flagged": 0, "alerts": 0, "new": 0})
+        mine["rows"] += rec["rows"]
+        mine["flagged"] += rec["alerts"]
+    for entity, counts in (raised.get("by_entity") or {}).items():
+        mine = per_entity.setdefault(entity, {"rows": 0, "flagged": 0, "alerts": 0, "new": 0})
+        mine["alerts"] += counts["alerts"]
+        mine["new"] += counts["new"]
+
+
 def _score_fleet(
     champions: dict[str, dict[str, str]],
     source: str,
     output_uri: str,
     run_dir: Path,
-    config_path: str | None,
-    overrides: dict[str, Any] | None,
+    context: dict[str, Any],
 ) -> Any:
     """The per-entity path of ``score``: every unscored batch, each entity by its champion."""
-    cfg = load_run_config(config_path, overrides)
-    prefix = f"{cfg.publish.model_name}/fleet-{_champions_id(champions)}"
+    prefix = f"{run_config(context).publish.model_name}/fleet-{_champions_id(champions)}"
     bundles = {e: c["bundle_dir"] for e, c in champions.items()}
     totals: dict[str, Any] = {"versions": {e: c["version"] for e, c in champions.items()},
                               "rows": 0, "alerts": 0, "outputs": [], "batches": [],
-                              "unscored": {}}  # fmt: skip
+                              "unscored": {}, "entities": {}}  # fmt: skip
     for batch in list_unscored(source, output_uri, prefix):
         out_dir = str(run_dir / _stem(batch))
-        result = score_fleet_batch(bundles, batch, output_uri, out_dir, config_path, overrides)
+        result = score_fleet_batch(bundles, batch, output_uri, out_dir, context)
         totals["outputs"] += upload_scores(list(result["files"]), output_uri,
                                            f"{prefix}/{_stem(batch)}")  # fmt: skip
-        raise_alerts(champions, batch, result["files"][0], out_dir, output_uri, config_path,
-                     overrides)  # fmt: skip
-        totals["rows"] += result["rows"]
-        totals["alerts"] += result["alerts"]
+        raised = raise_alerts(champions, batch, result["files"][0], out_dir, output_uri,
+                              context=context)  # fmt: skip
+        _add(totals, result, raised)
         totals["batches"].append(_stem(batch))
         totals["unscored"][_stem(batch)] = result["unscored"]
     if not totals["batches"]:
