@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -84,3 +86,30 @@ def test_windows_never_pick_one_of_several_entities_by_sort_order(
     out = stages.windows(e2, out_dir=tmp_path / "w2")
     assert stages.windows_key(e2, "v") != stages.windows_key(cfg, "v")
     assert (out / "window_key.json").read_text().count('"e2"') == 1
+
+
+def test_scores_npz_and_score_plot_are_byte_stable(cfg: AmadConfig, tmp_path: Path) -> None:
+    """What dvc.lock hashes: the same arrays give the same bytes (np.savez stamps the time)."""
+    arrays = {"scores": np.linspace(0, 1, 7), "threshold": np.float64(0.5)}
+    stages._save_npz(tmp_path / "a.npz", arrays)
+    time.sleep(2.1)  # zip member times have two-second resolution
+    stages._save_npz(tmp_path / "b.npz", arrays)
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    with np.load(tmp_path / "a.npz") as loaded:
+        np.testing.assert_array_equal(loaded["scores"], arrays["scores"])
+
+
+def test_score_plot_keeps_every_step_or_the_peak_of_each_block(tmp_path: Path) -> None:
+    scores = np.zeros(1000)
+    scores[537] = 9.0
+    labels = np.zeros(1000, dtype=np.int8)
+    labels[538] = 1
+    short = stages.write_score_plot(tmp_path / "s.csv", scores[:10], 0.5, labels[:10])
+    assert short.read_text().splitlines()[:2] == ["step,score,threshold,label", "0,0,0.5,0"]
+    assert len(short.read_text().splitlines()) == 11
+    table = pd.read_csv(stages.write_score_plot(tmp_path / "p.csv", scores, 0.5, labels,
+                                                max_rows=400))  # fmt: skip
+    assert len(table) == 334 and table["step"].iloc[1] == 3  # blocks of ceil(1000/400) steps
+    peak = table.loc[table["score"].idxmax()]
+    assert (peak["step"], peak["score"], peak["label"]) == (537, 9.0, 1)
+    assert table["label"].sum() == 1 and (table["threshold"] == 0.5).all()
