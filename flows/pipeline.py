@@ -33,6 +33,8 @@ from prefect.states import Failed, State
 
 from amad import stages
 from amad.errors import TrainingError
+from amad.storage.store import store_uri_from_config
+from flows import reports
 from flows.champion_challenger import champion_challenger
 from flows.limits import run_deployment_within
 from flows.publish import publish
@@ -161,16 +163,6 @@ def fleet_retrain(
     return {"entities": results, "failed": failed}
 
 
-def _fleet_markdown(summary: dict[str, Any]) -> str:
-    lines = ["| entity | outcome | champion | reason |", "|---|---|---|---|"]
-    for entity, rec in sorted(summary["entities"].items()):
-        outcome = "promoted" if rec["promoted"] else "kept"
-        lines.append(f"| {entity} | {outcome} | {rec['champion'] or '-'} | {rec['reason'] or ''} |")
-    for entity, why in sorted(summary["failed"].items()):
-        lines.append(f"| {entity} | **failed** | unchanged | {why.replace('|', '/')} |")
-    return "\n".join(lines)
-
-
 @flow(name="pipeline")
 def pipeline(
     batches: list[str] | None = None,
@@ -203,7 +195,15 @@ def pipeline(
         **fleet,
         "promoted": sorted(e for e, r in fleet["entities"].items() if r["promoted"]),
     }
-    create_markdown_artifact(key="fleet-retrain", markdown=_fleet_markdown(summary))
+    create_markdown_artifact(
+        key="pipeline-summary",
+        markdown=reports.pipeline_markdown(
+            {**summary, "batches": validated["batches"]},
+            registry=f"{store_uri_from_config(cfg.publish)}/models/{cfg.publish.model_name}",
+            metric=cfg.promote.primary_metric,
+        ),
+        description="What this run accepted, decided and promoted, per entity",
+    )
     if fleet["failed"]:
         names = ", ".join(f"{e} ({why})" for e, why in sorted(fleet["failed"].items()))
         return Failed(

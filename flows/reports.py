@@ -3,6 +3,8 @@
 - ``report_comparison``: markdown table of champion vs challenger metrics and the decision.
 - ``report_validation``: one row per ingested batch (accepted or quarantined, failed checks,
   warnings) with a link to each batch's Great Expectations Data Docs.
+- ``pipeline_markdown``: the parent ``pipeline`` run's summary: what was accepted and
+  quarantined, each entity's decision with its numbers, its champion and where it lives.
 - ``report_scores_plot``: a PNG of per-step scores against labels and the threshold, embedded in
   a markdown artifact (and as an image artifact when the PNG has an http(s) URL).
 
@@ -53,6 +55,35 @@ def comparison_markdown(
     reasons = decision.get("reasons") or [decision.get("reason", "")]
     lines += ["", f"**Decision: {verdict}**", ""]
     lines += [f"- {r}" for r in reasons if r]
+    return "\n".join(lines) + "\n"
+
+
+def pipeline_markdown(summary: Mapping[str, Any], *, registry: str, metric: str) -> str:
+    """The parent run's summary: data in, one row per entity (outcome, ``metric`` of challenger
+    and champion, the gain's interval, champion, reason), the registry location of each."""
+    batches = summary.get("batches") or []
+    quarantined = [b["batch"] for b in batches if b.get("status") == "quarantined"]
+    lines = [
+        f"**Data version** `{summary.get('data_version')}`: {summary.get('accepted', 0)} batch(es) "
+        f"accepted, {summary.get('quarantined', 0)} quarantined"
+        + (f" ({', '.join(quarantined)})" if quarantined else "") + ".",
+        "",
+        f"| entity | outcome | challenger {metric} | champion {metric} | gain interval | "
+        "champion | reason |",
+        "|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for entity, rec in sorted((summary.get("entities") or {}).items()):
+        n = rec.get("numbers") or {}
+        low, high = n.get("gain_ci_low"), n.get("gain_ci_high")
+        interval = f"[{_fmt(low)}, {_fmt(high)}]" if low is not None else "—"
+        outcome = "**promoted**" if rec.get("promoted") else "kept"
+        reason = str(rec.get("reason") or "").replace("|", "/")
+        lines.append(f"| {entity} | {outcome} | {_fmt(n.get('challenger'))} | "
+                     f"{_fmt(n.get('champion'))} | {interval} | {_fmt(rec.get('champion'))} | "
+                     f"{reason} |")  # fmt: skip
+    for entity, why in sorted((summary.get("failed") or {}).items()):
+        lines.append(f"| {entity} | **failed** | — | — | — | unchanged | {why.replace('|', '/')} |")
+    lines += ["", f"Registry: `{registry}` (one champion per entity under `entities/<entity>/`)."]
     return "\n".join(lines) + "\n"
 
 

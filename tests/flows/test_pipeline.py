@@ -85,7 +85,7 @@ def _artifact_keys(flow_run_ids: set[Any]) -> set[str]:
                         "champion-vs-challenger",
                         "telemetry-validation",
                         "scores-vs-labels",
-                        "fleet-retrain",
+                        "pipeline-summary",
                     ]
                 )
             )
@@ -156,7 +156,7 @@ def test_new_data_retrains_compares_and_scores(loop: dict[str, Any]) -> None:
         "champion-vs-challenger",
         "telemetry-validation",
         "scores-vs-labels",
-        "fleet-retrain",
+        "pipeline-summary",
     } <= (_artifact_keys(ids))
 
     out = Path(overrides["publish.local_root"]).parent / "scores-out"

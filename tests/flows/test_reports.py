@@ -79,3 +79,40 @@ def test_artifacts_are_created_in_the_run() -> None:
     assert set(by_key) == {"cmp-test", "png-test"}
     assert by_key["png-test"].data.startswith("![scores vs labels](data:image/png;base64,")
     assert by_key["cmp-test"].flow_run_id == state.state_details.flow_run_id
+
+
+def test_pipeline_summary_shows_data_decisions_and_where_champions_live() -> None:
+    summary = {
+        "data_version": "abc123",
+        "accepted": 2,
+        "quarantined": 1,
+        "batches": [
+            {"batch": "b0.csv", "status": "accepted"},
+            {"batch": "bad.csv", "status": "quarantined"},
+        ],
+        "entities": {
+            "e2": {
+                "promoted": False,
+                "champion": "v-old",
+                "reason": "gain within noise",
+                "numbers": {
+                    "challenger": 0.41,
+                    "champion": 0.4,
+                    "gain_ci_low": -0.02,
+                    "gain_ci_high": 0.03,
+                },
+            },
+            "e1": {"promoted": True, "champion": "v-new", "reason": "first model", "numbers": {}},
+        },
+        "failed": {"e3": "TrainingError: loss | nan"},
+    }
+    md = reports.pipeline_markdown(
+        summary, registry="s3://amad-models/models/amad", metric="vus_pr"
+    )
+    assert "`abc123`: 2 batch(es) accepted, 1 quarantined (bad.csv)" in md
+    rows = [ln for ln in md.splitlines() if ln.startswith("| e") and not ln.startswith("| entity")]
+    assert [r.split(" | ")[0] for r in rows] == ["| e1", "| e2", "| e3"]
+    assert "**promoted**" in rows[0] and "v-new" in rows[0]
+    assert "0.4100 | 0.4000 | [-0.0200, 0.0300] | v-old | gain within noise" in rows[1]
+    assert "**failed**" in rows[2] and "loss / nan" in rows[2]  # a pipe cannot break the table
+    assert "`s3://amad-models/models/amad`" in md and "vus_pr" in md
