@@ -30,20 +30,30 @@ def alert_key(model_name: str, alert: Mapping[str, Any]) -> str:
     return f"{PREFIX}/{model_name}/{entity}/{alert['alert_id']}.json"
 
 
+def write_new(
+    store: Store, keyed: Iterable[tuple[str, Mapping[str, Any]]]
+) -> list[tuple[str, Mapping[str, Any]]]:
+    """Create each ``(key, record)`` that does not exist yet (a conditional create, so two
+    writers never both win); return the ones this call created. Shared by the alert and drift
+    logs."""
+    created = []
+    for key, record in keyed:
+        body = json.dumps(dict(record), indent=2, sort_keys=True).encode() + b"\n"
+        try:
+            store.put_bytes(key, body, if_none_match=True)
+        except ConflictError:
+            log.debug("%s already logged", key)
+            continue
+        created.append((key, record))
+    return created
+
+
 def open_alerts(
     store: Store, model_name: str, alerts: Iterable[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
     """Write every alert not yet in the log; return those that were new (with their ``key``)."""
-    new = []
-    for alert in alerts:
-        key = alert_key(model_name, alert)
-        body = json.dumps(dict(alert), indent=2, sort_keys=True).encode() + b"\n"
-        try:
-            store.put_bytes(key, body, if_none_match=True)
-        except ConflictError:
-            log.debug("alert %s already open (%s)", alert["alert_id"], key)
-            continue
-        new.append({**alert, "key": key})
+    keyed = [(alert_key(model_name, a), a) for a in alerts]
+    new = [{**alert, "key": key} for key, alert in write_new(store, keyed)]
     log.info("alert log %s: %d new alerts", store.uri, len(new))
     return new
 

@@ -9,12 +9,11 @@ should be announced, so each drifted metric of a batch is announced at most once
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from amad.errors import ConflictError
+from amad.storage.alert_log import write_new
 from amad.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -31,15 +30,7 @@ def open_drift(
     store: Store, model_name: str, findings: Iterable[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
     """Write every finding (``DriftFinding.to_dict()``) not yet logged; return the new ones."""
-    new = []
-    for finding in findings:
-        key = drift_key(model_name, finding)
-        body = json.dumps(dict(finding), indent=2, sort_keys=True).encode() + b"\n"
-        try:
-            store.put_bytes(key, body, if_none_match=True)
-        except ConflictError:
-            log.debug("drift %s already logged", key)
-            continue
-        new.append({**finding, "log_key": key})
+    keyed = [(drift_key(model_name, f), f) for f in findings]
+    new = [{**finding, "log_key": key} for key, finding in write_new(store, keyed)]
     log.info("drift log %s: %d new findings", store.uri, len(new))
     return new
