@@ -6,9 +6,14 @@
 - ``pipeline_markdown``: the parent ``pipeline`` run's summary: what was accepted and
   quarantined, each entity's decision with its numbers, its champion and where it lives.
 - ``report_scores_plot``: a PNG of per-step scores against labels and the threshold, embedded in
-  a markdown artifact (and as an image artifact when the PNG has an http(s) URL).
+  a markdown artifact (and as an image artifact when the PNG has an http(s) or s3:// location).
 
-Rendering is pure (``*_markdown``, ``render_scores_png``) so it is tested without Prefect.
+Every link is one a browser opens (``link_markdown``): an ``s3://`` location becomes a
+presigned URL (``amad.storage.links.browser_link``), an http(s) URL stays; a local path (or
+``file://``, which a page served over http may not open) is shown as inline code, never linked.
+
+Rendering is pure (``*_markdown``, ``render_scores_png``; presigning is local, no request) so
+it is tested without Prefect.
 """
 
 from __future__ import annotations
@@ -23,11 +28,29 @@ from typing import Any
 import numpy as np
 from prefect.artifacts import create_image_artifact, create_markdown_artifact
 
+from amad.storage.links import browser_link
+from amad.storage.versions import VERSION_FILE
+
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return "nan" if math.isnan(value) else f"{value:.4f}"
     return "—" if value is None else str(value)
+
+
+def code_markdown(location: str | Path | None) -> str:
+    """``location`` as inline code (``file://`` dropped, safe inside a table cell); ``—`` if none."""
+    if location is None or str(location) == "":
+        return "—"
+    text = str(location).removeprefix("file://").replace("`", "'").replace("|", "\\|")
+    return f"`{text}`"
+
+
+def link_markdown(location: str | Path | None, label: str) -> str:
+    """``[label](url)`` for a location a browser resolves (``s3://`` presigned, http(s) as is);
+    the location as inline code otherwise (a local path, ``file://``); ``—`` for none."""
+    url = browser_link(location)
+    return f"[{label}]({url})" if url else code_markdown(location)
 
 
 def comparison_markdown(
@@ -60,7 +83,12 @@ def comparison_markdown(
 
 def pipeline_markdown(summary: Mapping[str, Any], *, registry: str, metric: str) -> str:
     """The parent run's summary: data in, one row per entity (outcome, ``metric`` of challenger
-    and champion, the gain's interval, champion, reason), the registry location of each."""
+    and champion, the gain's interval, champion, reason), where each champion's records live,
+    and the batches with their Data Docs.
+
+    ``registry`` is the model's location (``s3://bucket/prefix/models/NAME`` or a local path);
+    a champion on S3 links to its presigned version record and pointer, a local one is named in
+    inline code (see ``link_markdown``)."""
     batches = summary.get("batches") or []
     quarantined = [b["batch"] for b in batches if b.get("status") == "quarantined"]
     lines = [
@@ -72,7 +100,8 @@ def pipeline_markdown(summary: Mapping[str, Any], *, registry: str, metric: str)
         "champion | reason |",
         "|---|---|---|---|---|---|---|",
     ]  # fmt: skip
-    for entity, rec in sorted((summary.get("entities") or {}).items()):
+    entities = sorted((summary.get("entities") or {}).items())
+    for entity, rec in entities:
         n = rec.get("numbers") or {}
         low, high = n.get("gain_ci_low"), n.get("gain_ci_high")
         interval = f"[{_fmt(low)}, {_fmt(high)}]" if low is not None else "—"
@@ -83,12 +112,35 @@ def pipeline_markdown(summary: Mapping[str, Any], *, registry: str, metric: str)
                      f"{reason} |")  # fmt: skip
     for entity, why in sorted((summary.get("failed") or {}).items()):
         lines.append(f"| {entity} | **failed** | — | — | — | unchanged | {why.replace('|', '/')} |")
-    lines += ["", f"Registry: `{registry}` (one champion per entity under `entities/<entity>/`)."]
+    if summary.get("unchanged"):
+        lines += [
+            "",
+            f"Not retrained (their data did not change): {', '.join(summary['unchanged'])}.",
+        ]
+    lines += ["", "**Champions**", ""]
+    lines += [_champion_line(registry, e, rec.get("champion")) for e, rec in entities] or ["—"]
+    lines += ["", f"Registry: {code_markdown(registry)} (one champion per entity under "
+              "`entities/<entity>/`)."]  # fmt: skip
+    if batches:
+        lines += ["", "**Batches**", "", validation_markdown(batches).rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
+def _champion_line(registry: str, entity: str, version: str | None) -> str:
+    """``- entity: <version record> · <champion pointer>``, each a link where the store has one."""
+    if not version:
+        return f"- {entity}: no champion yet"
+    base = f"{registry.rstrip('/')}/entities/{entity}"
+    record = link_markdown(f"{base}/versions/{version}/{VERSION_FILE}", f"version {version}")
+    pointer = link_markdown(f"{base}/champion.json", "champion pointer")
+    if record.startswith("`"):  # a local store: the version and its folder, not two long paths
+        return f"- {entity}: version `{version}` in {code_markdown(base)}"
+    return f"- {entity}: {record} · {pointer}"
+
+
 def validation_markdown(batches: Sequence[Mapping[str, Any]]) -> str:
-    """One row per batch: status, failed checks, warnings, link to its Data Docs."""
+    """One row per batch: status, failed checks, warnings, its Data Docs: a link when the row's
+    ``data_docs`` is one a browser opens, else its location (``data_docs_uri``) as inline code."""
     lines = [
         "| batch | status | rows | failed checks | warnings | report |",
         "|---|---|---|---|---|---|",
@@ -97,7 +149,8 @@ def validation_markdown(batches: Sequence[Mapping[str, Any]]) -> str:
         failed = ", ".join(b.get("failed", [])) or "—"
         warned = ", ".join(b.get("warnings", [])) or "—"
         docs = b.get("data_docs")
-        link = f"[Data Docs]({docs})" if docs else "—"
+        opens = isinstance(docs, str) and docs.startswith(("http://", "https://", "s3://"))
+        link = link_markdown(docs if opens else b.get("data_docs_uri") or docs, "Data Docs")
         lines.append(
             f"| {b.get('batch', '?')} | {b.get('status', '?')} | {_fmt(b.get('rows'))} "
             f"| {failed} | {warned} | {link} |"
@@ -151,13 +204,25 @@ def report_validation(markdown: str, *, key: str = "telemetry-validation") -> No
     create_markdown_artifact(markdown, key=key, description="Telemetry validation summary")
 
 
-def report_scores_plot(png: bytes, *, location: str, key: str = "scores-vs-labels") -> None:
-    """Embed the PNG in markdown (works for any store) and link where the file lives."""
+def scores_plot_markdown(png: bytes, location: str) -> str:
+    """The PNG embedded (renders whatever the store), then where it lives: a link a browser
+    opens for an s3:// or http(s) location, else the path as inline code."""
     encoded = base64.b64encode(png).decode("ascii")
-    body = f"![scores vs labels](data:image/png;base64,{encoded})\n\nPNG: `{location}`\n"
-    create_markdown_artifact(body, key=key, description="Scores against labels")
-    if location.startswith(("http://", "https://")):
-        create_image_artifact(image_url=location, key=f"{key}-image")
+    return (
+        f"![scores vs labels](data:image/png;base64,{encoded})\n\n"
+        f"PNG: {link_markdown(location, 'download')}\n"
+    )
+
+
+def report_scores_plot(png: bytes, *, location: str, key: str = "scores-vs-labels") -> None:
+    """A markdown artifact with the PNG (``scores_plot_markdown``), and an image artifact when
+    the PNG has a URL a browser opens."""
+    create_markdown_artifact(
+        scores_plot_markdown(png, location), key=key, description="Scores against labels"
+    )
+    url = browser_link(location)
+    if url:
+        create_image_artifact(image_url=url, key=f"{key}-image")
 
 
 def write_png(png: bytes, path: Path) -> Path:

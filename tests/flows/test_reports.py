@@ -42,13 +42,26 @@ def test_validation_summary_links_the_data_docs() -> None:
                 "batch": "b1.csv",
                 "status": "accepted",
                 "rows": 100,
-                "data_docs": "file:///d/b1.html",
+                "data_docs": "https://docs.example/b1/index.html?X-Amz-Signature=ab",
+                "data_docs_uri": "s3://amad-data/reports/b1/index.html",
             },
             {"batch": "b2.csv", "status": "quarantined", "rows": 5, "failed": ["cadence"]},
+            {
+                "batch": "b3.csv",
+                "status": "accepted",
+                "rows": 7,
+                "data_docs": None,
+                "data_docs_uri": "/srv/reports/b3/index.html",
+            },
+            {"batch": "b4.csv", "status": "accepted", "rows": 8, "data_docs": "file:///d/b4.html"},
         ]
     )
-    assert "| b1.csv | accepted | 100 | — | — | [Data Docs](file:///d/b1.html) |" in text
+    link = "[Data Docs](https://docs.example/b1/index.html?X-Amz-Signature=ab)"
+    assert f"| b1.csv | accepted | 100 | — | — | {link} |" in text
     assert "| b2.csv | quarantined | 5 | cadence | — | — |" in text
+    assert "| b3.csv | accepted | 7 | — | — | `/srv/reports/b3/index.html` |" in text
+    assert "| b4.csv | accepted | 8 | — | — | `/d/b4.html` |" in text  # never a file:// link
+    assert "file://" not in text
 
 
 def test_scores_png_is_a_png() -> None:
@@ -81,7 +94,10 @@ def test_artifacts_are_created_in_the_run() -> None:
     assert by_key["cmp-test"].flow_run_id == state.state_details.flow_run_id
 
 
-def test_pipeline_summary_shows_data_decisions_and_where_champions_live() -> None:
+def test_pipeline_summary_shows_data_decisions_and_where_champions_live(
+    s3_env: dict[str, str],
+) -> None:
+    """``s3_env``: SeaweedFS's endpoint and keys sign the champions' links (no request sent)."""
     summary = {
         "data_version": "abc123",
         "accepted": 2,
@@ -105,6 +121,7 @@ def test_pipeline_summary_shows_data_decisions_and_where_champions_live() -> Non
             "e1": {"promoted": True, "champion": "v-new", "reason": "first model", "numbers": {}},
         },
         "failed": {"e3": "TrainingError: loss | nan"},
+        "unchanged": ["e4"],
     }
     md = reports.pipeline_markdown(
         summary, registry="s3://amad-models/models/amad", metric="vus_pr"
@@ -116,3 +133,9 @@ def test_pipeline_summary_shows_data_decisions_and_where_champions_live() -> Non
     assert "0.4100 | 0.4000 | [-0.0200, 0.0300] | v-old | gain within noise" in rows[1]
     assert "**failed**" in rows[2] and "loss / nan" in rows[2]  # a pipe cannot break the table
     assert "`s3://amad-models/models/amad`" in md and "vus_pr" in md
+    e1 = next(ln for ln in md.splitlines() if ln.startswith("- e1: "))
+    endpoint = s3_env["AWS_ENDPOINT_URL_S3"]
+    assert f"[version v-new]({endpoint}/amad-models/models/amad/entities/e1/versions/v-new/" in e1
+    assert f"[champion pointer]({endpoint}/amad-models/models/amad/entities/e1/champion.json?" in e1
+    assert "Not retrained (their data did not change): e4." in md
+    assert "| bad.csv | quarantined |" in md  # the batches, each with its Data Docs
