@@ -28,6 +28,7 @@ import hashlib
 import json
 import logging
 import tempfile
+import time
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -62,6 +63,8 @@ from amad.series.windows import (
 
 if TYPE_CHECKING:
     from amad.detector.bundle import Bundle
+    from amad.detector.recipe import TrainOutcome
+    from amad.detector.train import TrainResult
 
 __all__ = [
     "AMAD_VARIANTS",
@@ -183,22 +186,41 @@ class AMADDetector:
             raise RuntimeError("fit() before threshold")
         return self._bundle.threshold
 
-    def fit(self, train: np.ndarray, *, val: np.ndarray | None = None) -> None:
-        from amad.detector.bundle import load_bundle
-        from amad.detector.recipe import train_prepared
-        from amad.detector.train import select_device
-
+    def prepare(self, train: np.ndarray, val: np.ndarray | None = None) -> PreparedData:
+        """The recipe's input for these scaled parts (the last ``val_fraction`` of ``train``
+        held out when ``val`` is None; a held-out part shorter than a window mirrored up)."""
         w = self.cfg.windows
         train = check_matrix(train, w.length)
         if val is None:
             train, val = split_train_val(train, w.val_fraction)
-        prepared = _prepared_data(self.name, train, _pad_to_window(check_matrix(val), w.length), w)
-        device = select_device(self.cfg.train.device)
+        return _prepared_data(self.name, train, _pad_to_window(check_matrix(val), w.length), w)
+
+    def fit(self, train: np.ndarray, *, val: np.ndarray | None = None) -> None:
+        from amad.detector.recipe import train_prepared
+
+        prepared = self.prepare(train, val)
         with tempfile.TemporaryDirectory(prefix="amad-bench-") as tmp:
-            outcome = train_prepared(
-                self.cfg, prepared, Path(tmp) / "bundle", progress=self.progress
-            )
-            self._bundle = load_bundle(outcome.path, device=device)
+            self._load(prepared, train_prepared(self.cfg, prepared, Path(tmp) / "bundle",
+                                                progress=self.progress))  # fmt: skip
+
+    def adopt_pooled(self, pooled: TrainResult, prepared: PreparedData) -> None:
+        """Take a fleet model's shared weights (``amad.detector.pooled``) with this entity's
+        own score statistics and threshold, through the recipe's ``finish_bundle``."""
+        from amad.detector.pooled import for_entity
+        from amad.detector.recipe import finish_bundle
+
+        with tempfile.TemporaryDirectory(prefix="amad-bench-") as tmp:
+            outcome = finish_bundle(self.cfg, for_entity(self.cfg, pooled, prepared), prepared,
+                                    Path(tmp) / "bundle", started=time.perf_counter())  # fmt: skip
+            self._load(prepared, outcome)
+        self.info["scope"] = "fleet"
+
+    def _load(self, prepared: PreparedData, outcome: TrainOutcome) -> None:
+        from amad.detector.bundle import load_bundle
+        from amad.detector.train import select_device
+
+        device = select_device(self.cfg.train.device)
+        self._bundle = load_bundle(outcome.path, device=device)
         self._prepared = prepared
         self.info = {
             "best_epoch": outcome.best_epoch,
@@ -302,8 +324,18 @@ def restrict_score(det: Detector, channels: np.ndarray | None) -> bool:
 
 
 def known_detectors() -> list[str]:
-    """Every name ``make_detector`` accepts."""
+    """Every name ``make_detector`` accepts (any AMAD variant also as ``<variant>@fleet``)."""
     return [*BASELINES, *SMOOTHED_BASELINES, *AMAD_VARIANTS]
+
+
+#: ``<AMAD variant>@fleet``: the variant trained once on every entity's windows (model.scope
+#: fleet, ``amad.detector.pooled``), each entity with its own statistics and threshold.
+FLEET_SUFFIX = "@fleet"
+
+
+def is_fleet(name: str) -> bool:
+    """True for ``<AMAD variant>@fleet``."""
+    return name.endswith(FLEET_SUFFIX) and name.removesuffix(FLEET_SUFFIX) in AMAD_VARIANTS
 
 
 def make_detector(
@@ -319,8 +351,9 @@ def make_detector(
         return BASELINES[name](seed)
     if name in SMOOTHED_BASELINES:
         return SMOOTHED_BASELINES[name](seed)
-    if name in AMAD_VARIANTS:
-        cfg = amad_config(name, profile, {"train.seed": seed, **dict(overrides or {})})
+    variant = name.removesuffix(FLEET_SUFFIX)
+    if variant in AMAD_VARIANTS:
+        cfg = amad_config(variant, profile, {"train.seed": seed, **dict(overrides or {})})
         return AMADDetector(name, cfg, progress=progress)
     raise ConfigError(f"unknown detector {name!r}; known: {', '.join(known_detectors())}")
 

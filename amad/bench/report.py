@@ -1,4 +1,5 @@
-"""Human-readable benchmark output: the ``results.md`` tables and the score plots.
+"""Benchmark output: the results document (``results.json``, its means), the ``results.md``
+tables and the score plots.
 
 Kept apart from ``amad.bench.runner`` (which runs the protocol) so the rendering can change without
 touching what is measured. Plots use matplotlib's Agg backend and never open a window.
@@ -6,15 +7,21 @@ touching what is measured. Plots use matplotlib's Agg backend and never open a w
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from amad.files import atomic_write, finite_or_none
+
 log = logging.getLogger(__name__)
+
+RESULTS_JSON, RESULTS_MD = "results.json", "results.md"
 
 #: (metric key, column title) of the summary table, in BASELINES.md order first.
 SUMMARY_COLUMNS = (
@@ -172,3 +179,44 @@ def write_plots(
             plot_scores(path, scores, labels, r["metrics"]["threshold"], title)
             written.append(path)
     return written
+
+
+# ---------------------------------------------------------------- the results document
+
+
+def summarise(results: dict[str, dict[str, dict[str, Any]]], detectors: list[str]) -> dict:
+    """Unweighted means of every metric over the entities each detector finished."""
+    means: dict[str, dict[str, Any]] = {}
+    for name in detectors:
+        done = [r[name] for r in results.values() if name in r and r[name].get("status") == "ok"]
+        if not done:
+            continue
+        keys = done[0]["metrics"].keys()
+        row: dict[str, Any] = {k: _nanmean([d["metrics"][k] for d in done]) for k in keys}
+        row["n_entities"] = len(done)
+        row["fit_s_total"] = float(sum(d["fit_s"] for d in done))
+        row["score_s_total"] = float(sum(d["score_s"] for d in done))
+        means[name] = row
+    return means
+
+
+def _nanmean(values: list[float]) -> float:
+    arr = np.array(values, dtype=np.float64)
+    return float(np.nanmean(arr)) if np.isfinite(arr).any() else math.nan
+
+
+def write_results(out: Path, detectors: list[str], doc: dict[str, Any]) -> None:
+    """Rewrite results.json and results.md under ``out`` from ``doc`` (after every pair)."""
+    doc["means"] = summarise(doc["entities"], detectors)
+    doc["updated_utc"] = datetime.now(UTC).isoformat(timespec="seconds")
+    text = json.dumps(finite_or_none(doc), indent=1, default=_json_default, allow_nan=False)
+    atomic_write(out / RESULTS_JSON, text)
+    atomic_write(out / RESULTS_MD, render_markdown(doc))
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

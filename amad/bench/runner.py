@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import platform
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -40,15 +40,16 @@ from amad.bench.detectors import (
     detector_config,
     entity_seed,
     fit_with_threshold,
+    is_fleet,
     make_detector,
     restrict_score,
 )
-from amad.bench.report import render_markdown, write_plots
+from amad.bench.fleet import PooledFit, adopt_pooled, fit_pooled_detectors
+from amad.bench.report import RESULTS_JSON, write_plots, write_results
 from amad.config import DataConfig, build_config
 from amad.detector.thresholds import percentile_threshold
 from amad.errors import ConfigError, DataError, DatasetNotFoundError
 from amad.evaluation import metrics
-from amad.files import atomic_write, finite_or_none
 from amad.series.data import SeriesData, resolve_score_channels
 from amad.series.loaders import list_entities, load_series
 from amad.series.windows import Scaler, split_train_val
@@ -57,7 +58,6 @@ log = logging.getLogger(__name__)
 
 DATASETS = ("smd", "msl", "telemanom", "generic", "synthetic")
 DEFAULT_ANOMALY_RATIO = {"smd": 0.5, "msl": 1.0}  # percent; BASELINES.md's r
-RESULTS_JSON, RESULTS_MD = "results.json", "results.md"
 _PACKAGES = ("numpy", "torch", "scikit-learn", "scipy", "amad")
 
 
@@ -198,15 +198,17 @@ def run_pair(
     entity: str,
     data: EntityData,
     trained: dict[str, AMADDetector] | None = None,
+    pooled: Mapping[str, PooledFit] | None = None,
 ) -> dict[str, Any]:
     """Fit, threshold, score and evaluate one detector on one entity; writes its scores.
 
     ``trained`` (one dict per entity) maps an AMAD ``training_key`` to a fitted detector: a
     variant that differs only in its ``score`` settings reuses that model instead of training
     the same weights again (training is deterministic on CPU; on CUDA this saves a retrain that
-    would differ only by nondeterminism).
+    would differ only by nondeterminism). ``pooled`` holds the fleet detectors' shared models
+    (``amad.bench.fleet``): such a detector only calibrates and thresholds on this entity.
     """
-    seed = entity_seed(spec.seed, entity)
+    seed = spec.seed if is_fleet(name) else entity_seed(spec.seed, entity)
     det = make_detector(
         name, seed=seed, profile=spec.profile, overrides=amad_overrides(spec),
         progress=spec.progress,
@@ -214,11 +216,11 @@ def run_pair(
     channels = data.score_channels
     applied = restrict_score(det, None if channels is None else np.asarray(channels))
     started = time.perf_counter()
-    shared = _shared_model(det, trained)
-    fitted = fit_with_threshold(
-        det, data.fit, data.val, anomaly_ratio=spec.ratio(), prefitted=shared is not None
-    )
-    fit_s = time.perf_counter() - started
+    fleet = adopt_pooled(det, data.fit, data.val, pooled)
+    shared = None if fleet else _shared_model(det, trained)
+    fitted = fit_with_threshold(det, data.fit, data.val, anomaly_ratio=spec.ratio(),
+                                prefitted=shared is not None or fleet is not None)  # fmt: skip
+    fit_s = time.perf_counter() - started + (fleet.share_s if fleet else 0.0)
     if isinstance(det, AMADDetector) and trained is not None and shared is None:
         trained[det.training_key()] = det
     started = time.perf_counter()
@@ -280,31 +282,6 @@ def _shared_model(det: Detector, trained: dict[str, AMADDetector] | None) -> AMA
     return source
 
 
-def summarise(results: dict[str, dict[str, dict[str, Any]]], detectors: list[str]) -> dict:
-    """Unweighted means of every metric over the entities each detector finished."""
-    means: dict[str, dict[str, Any]] = {}
-    for name in detectors:
-        done = [r[name] for r in results.values() if name in r and r[name].get("status") == "ok"]
-        if not done:
-            continue
-        keys = done[0]["metrics"].keys()
-        row: dict[str, Any] = {k: _nanmean([d["metrics"][k] for d in done]) for k in keys}
-        row["n_entities"] = len(done)
-        row["fit_s_total"] = float(sum(d["fit_s"] for d in done))
-        row["score_s_total"] = float(sum(d["score_s"] for d in done))
-        means[name] = row
-    return means
-
-
-def _nanmean(values: list[float]) -> float:
-    arr = np.array(values, dtype=np.float64)
-    return float(np.nanmean(arr)) if np.isfinite(arr).any() else math.nan
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    atomic_write(path, text)
-
-
 def _load_previous(spec: BenchSpec) -> dict[str, dict[str, dict[str, Any]]]:
     path = spec.out / RESULTS_JSON
     if not (spec.resume and path.is_file()):
@@ -330,42 +307,51 @@ def _header(spec: BenchSpec, entities: list[str]) -> dict[str, Any]:
     }
 
 
-def write_results(spec: BenchSpec, doc: dict[str, Any]) -> None:
-    """Rewrite results.json and results.md from ``doc`` (called after every pair)."""
-    doc["means"] = summarise(doc["entities"], list(spec.detectors))
-    doc["updated_utc"] = datetime.now(UTC).isoformat(timespec="seconds")
-    text = json.dumps(finite_or_none(doc), indent=1, default=_json_default, allow_nan=False)
-    _atomic_write(spec.out / RESULTS_JSON, text)
-    _atomic_write(spec.out / RESULTS_MD, render_markdown(doc))
+def _load_entity(spec: BenchSpec, entity: str) -> EntityData:
+    return prepare(load_series(data_config(spec, entity)), spec.val_fraction, _channels(spec))
 
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+def _fit_fleets(spec: BenchSpec, entities: list[str]) -> dict[str, PooledFit]:
+    """The fleet detectors' pooled models, on every entity that loads (others fail later)."""
+    names = [n for n in spec.detectors if is_fleet(n)]
+    if not names:
+        return {}
+    parts = {}
+    for entity in entities:
+        try:
+            data = _load_entity(spec, entity)
+        except Exception:  # reported by _run_entity with the rest of that entity's pairs
+            continue
+        parts[entity] = (data.fit, data.val)
+    over = amad_overrides(spec)
+    dets = {
+        n: make_detector(n, seed=spec.seed, profile=spec.profile, overrides=over) for n in names
+    }
+    fleet = {n: d for n, d in dets.items() if isinstance(d, AMADDetector)}
+    return fit_pooled_detectors(fleet, parts, progress=spec.progress)
 
 
-def _run_entity(spec: BenchSpec, entity: str, doc: dict[str, Any]) -> None:
+def _run_entity(
+    spec: BenchSpec, entity: str, doc: dict[str, Any], pooled: Mapping[str, PooledFit]
+) -> None:
     row = doc["entities"].setdefault(entity, {})
     todo = [d for d in spec.detectors if row.get(d, {}).get("status") != "ok"]
     if not todo:
         log.info("%s: already done, skipped", entity)
         return
     try:
-        data = prepare(load_series(data_config(spec, entity)), spec.val_fraction, _channels(spec))
+        data = _load_entity(spec, entity)
     except Exception as exc:  # a broken entity is reported, the others go on
         log.exception("%s: cannot load", entity)
         for name in todo:
             row[name] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
-        write_results(spec, doc)
+        write_results(spec.out, list(spec.detectors), doc)
         return
     trained: dict[str, AMADDetector] = {}
     for name in todo:
         log.info("%s: %s ...", entity, name)
         try:
-            row[name] = run_pair(spec, name, entity, data, trained)
+            row[name] = run_pair(spec, name, entity, data, trained, pooled)
         except Exception as exc:  # recorded in results.json and logged with its traceback
             log.exception("%s: %s failed", entity, name)
             row[name] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
@@ -376,7 +362,7 @@ def _run_entity(spec: BenchSpec, entity: str, doc: dict[str, Any]) -> None:
                 entity, name, m["auc_roc"], m["vus_pr"], m["affiliation_f1"],
                 row[name]["fit_s"], row[name]["score_s"],
             )  # fmt: skip
-        write_results(spec, doc)
+        write_results(spec.out, list(spec.detectors), doc)
 
 
 def _channels(spec: BenchSpec) -> list[int | str] | None:
@@ -395,11 +381,13 @@ def run_bench(spec: BenchSpec) -> dict[str, Any]:
     spec.out.mkdir(parents=True, exist_ok=True)
     doc = {**_header(spec, entities), "entities": _load_previous(spec)}
     started = time.perf_counter()
+    pooled = _fit_fleets(spec, entities)
+    doc["fleet_fit_s"] = {name: fit.fit_s for name, fit in pooled.items()}
     for i, entity in enumerate(entities, 1):
         log.info("[%d/%d] %s", i, len(entities), entity)
-        _run_entity(spec, entity, doc)
+        _run_entity(spec, entity, doc, pooled)
     doc["wall_s"] = time.perf_counter() - started
-    write_results(spec, doc)
+    write_results(spec.out, list(spec.detectors), doc)
     write_plots(spec.out, doc, list(spec.detectors), data_loader=lambda e: _labels(spec, e))
     return doc
 

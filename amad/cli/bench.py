@@ -55,7 +55,9 @@ def _detectors(text: str) -> tuple[str, ...]:
     "--detectors",
     default="random,pca,iforest,ae,amad",
     show_default=True,
-    help=f"Comma list of: {', '.join(known_detectors())}.",
+    help=f"Comma list of: {', '.join(known_detectors())}. Any AMAD variant also as "
+    "VARIANT@fleet: one model trained on every entity's windows (model.scope fleet), each "
+    "entity with its own statistics and threshold.",
 )
 @click.option(
     "--profile",

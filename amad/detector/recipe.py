@@ -200,6 +200,26 @@ def train_prepared(
     cfg = resolve_score_channels(cfg, prepared.n_channels, channels)
     result = fit(cfg.model, cfg.train, prepared.train_windows, prepared.val_windows,
                  checkpoint_dir=checkpoint_dir, progress=progress)  # fmt: skip
+    return finish_bundle(cfg, result, prepared, out, started=started, overwrite=overwrite,
+                         evaluate=evaluate, channels=channels, progress=progress)  # fmt: skip
+
+
+def finish_bundle(
+    cfg: AmadConfig,
+    result: TrainResult,
+    prepared: PreparedData,
+    out: str | Path,
+    *,
+    started: float,
+    overwrite: bool = False,
+    evaluate: bool = False,
+    channels: list[str] | None = None,
+    progress: bool = False,
+) -> TrainOutcome:
+    """The recipe after ``fit``: orientation, the validation threshold, optional test metrics
+    and the verified bundle of ``result.model`` for ``prepared`` (its scaler and validation
+    period). ``cfg.score.channels`` must already be resolved (``resolve_score_channels``).
+    A fleet-scope model (``amad.detector.pooled``) reaches here once per entity."""
     cfg, metrics = resolve_orientation(cfg, result, prepared)
     threshold, val = _threshold(cfg, result, prepared)
     metrics.update(_train_metrics(cfg, result, val, threshold))

@@ -52,6 +52,7 @@ from amad.errors import DataError, NonFiniteLossError, TrainingError
 from amad.files import atomic_write_with
 from amad.nn.losses import objective, reconstruction_loss
 from amad.nn.model import AMAD
+from amad.series.pooled import PooledWindows
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,10 @@ def epoch_indices(n_windows: int, epoch: int, cfg: TrainConfig) -> np.ndarray:
     return order[: cfg.max_windows_per_epoch] if cfg.max_windows_per_epoch else order
 
 
-def _batch(windows: np.ndarray, idx: np.ndarray, device: torch.device) -> torch.Tensor:
+Windows = np.ndarray | PooledWindows  # (n, t, c): one entity's windows, or several pooled
+
+
+def _batch(windows: Windows, idx: np.ndarray, device: torch.device) -> torch.Tensor:
     chunk = np.ascontiguousarray(windows[idx], dtype=np.float32)  # (b, t, c)
     return torch.from_numpy(chunk).to(device, non_blocking=True)
 
@@ -251,7 +255,7 @@ def run_fingerprint(
 # ---------------------------------------------------------------- the loop
 
 
-def _check_windows(train: np.ndarray, val: np.ndarray) -> None:
+def _check_windows(train: Windows, val: Windows) -> None:
     if train.ndim != 3 or val.ndim != 3:
         raise DataError(f"windows must be (n, t, c); got {train.shape} and {val.shape}")
     if train.shape[0] == 0 or val.shape[0] == 0:
@@ -263,7 +267,7 @@ def _check_windows(train: np.ndarray, val: np.ndarray) -> None:
 def _run_epoch(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    windows: np.ndarray,
+    windows: Windows,
     epoch: int,
     cfg: TrainConfig,
     device: torch.device,
@@ -296,11 +300,12 @@ def _run_epoch(
     return stats, global_step
 
 
-def _val_subset(val: np.ndarray, cfg: TrainConfig) -> np.ndarray:
-    """A fixed (same every epoch) subset of validation windows, capped like an epoch."""
+def val_subset(val: Windows, cfg: TrainConfig) -> np.ndarray:
+    """A fixed (same every epoch) subset of validation windows, capped like an epoch (pooled
+    windows are read into one array here: all of them when uncapped)."""
     cap = cfg.max_windows_per_epoch
     if not cap or val.shape[0] <= cap:
-        return val
+        return val if isinstance(val, np.ndarray) else val[:]
     idx = np.sort(
         np.random.default_rng([cfg.seed, _VAL_STREAM]).choice(val.shape[0], cap, replace=False)
     )
@@ -357,8 +362,8 @@ def _resume(run: _Run, ckpt: Path | None, fingerprint: str) -> int | None:
 def fit(
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
-    train_windows: np.ndarray,
-    val_windows: np.ndarray,
+    train_windows: Windows,
+    val_windows: Windows,
     *,
     checkpoint_dir: Path | None = None,
     progress: bool = True,
@@ -376,7 +381,7 @@ def fit(
     fingerprint = run_fingerprint(model_cfg, train_cfg, train_windows.shape, val_windows.shape)
     ckpt = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
     resumed_from = _resume(run, ckpt, fingerprint)
-    val_eval = _val_subset(val_windows, train_cfg)
+    val_eval = val_subset(val_windows, train_cfg)
     while run.epoch < train_cfg.epochs and not run.stopped:
         lr = optimizer.param_groups[0]["lr"]
         stats, run.global_step = _run_epoch(

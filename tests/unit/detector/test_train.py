@@ -12,7 +12,7 @@ import torch
 
 import amad.detector.train as train_mod
 from amad.config import ModelConfig, TrainConfig
-from amad.detector.train import CHECKPOINT, _val_subset, epoch_indices, fit, load_checkpoint
+from amad.detector.train import CHECKPOINT, val_subset, epoch_indices, fit, load_checkpoint
 from amad.errors import DataError, NonFiniteLossError, TrainingError
 
 MODEL = ModelConfig(d_model=16, n_heads=2, n_layers=1, d_ff=16, dropout=0.1)
@@ -179,10 +179,10 @@ def test_epoch_order_is_seeded_per_epoch_and_capped() -> None:
 def test_validation_subset_is_capped_fixed_and_chronological() -> None:
     val = np.arange(50 * 2 * 1, dtype=np.float32).reshape(50, 2, 1)
     cfg = _cfg(max_windows_per_epoch=10)
-    sub = _val_subset(val, cfg)
+    sub = val_subset(val, cfg)
     assert sub.shape == (10, 2, 1) and np.all(np.diff(sub[:, 0, 0]) > 0)
-    np.testing.assert_array_equal(sub, _val_subset(val, cfg))
-    assert _val_subset(val, _cfg(max_windows_per_epoch=None)) is val
+    np.testing.assert_array_equal(sub, val_subset(val, cfg))
+    assert val_subset(val, _cfg(max_windows_per_epoch=None)) is val
 
 
 def test_bad_windows_are_refused() -> None:
