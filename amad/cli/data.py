@@ -13,6 +13,8 @@
   accepted data (each entity's last N rows, or all), replaces ``reference.json`` atomically under
   the dataset lock, prints old and new per metric and records the new data version (``dvc add``,
   push), as any dataset change.
+- ``amad data compact [--max-parts-per-day N]`` merges every entity-day holding more than N parts
+  into one (``amad.telemetry.compaction``) under the dataset lock, then records the data version.
 """
 
 from __future__ import annotations
@@ -230,6 +232,39 @@ def reference_refresh_cmd(last_rows: int | None, use_dvc: bool, push: bool,
     click.echo(f"data version: {before} -> {version}")
 
 
+@click.group("data")
+def data_group() -> None:
+    """Maintenance of the versioned dataset."""
+
+
+@data_group.command("compact")
+@click.option("--max-parts-per-day", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Compact every entity-day holding more parts than this into one.")  # fmt: skip
+@click.option("--dvc/--no-dvc", "use_dvc", default=True, show_default=True,
+              help="dvc add the dataset afterwards (inside a DVC repository).")  # fmt: skip
+@click.option("--push/--no-push", default=True, show_default=True, help="dvc push afterwards.")
+@config_option
+@set_option
+def compact_cmd(max_parts_per_day: int, use_dvc: bool, push: bool, config_path: str | None,
+                sets: tuple[str, ...]) -> None:  # fmt: skip
+    """Merge each entity-day's parts into one (same rows, same entity fingerprints)."""
+    from amad.telemetry.compaction import compact, day_parts
+    from amad.telemetry.ingest import data_version, record_version
+    from amad.telemetry.lock import dataset_lock
+    from amad.telemetry.schema import Contract
+
+    cfg = _config(config_path, sets)
+    c = cfg.contract
+    with dataset_lock(c.data_dir):  # the compaction and its data version, one critical section
+        before = sum(len(r) for r in day_parts(c.data_dir).values())
+        done = compact(c.data_dir, Contract(c), max_parts_per_day=max_parts_per_day)
+        after = sum(len(r) for r in day_parts(c.data_dir).values())
+        settle = use_dvc and data_version(cfg) is not None  # also settles an earlier run's add
+        version = record_version(cfg, push=push) if settle else data_version(cfg)
+    click.echo(f"compacted {len(done)} entity-day(s): {before} parts -> {after}")
+    click.echo(f"data version: {version}")
+
+
 # --------------------------------------------------------------------------- stages
 
 
@@ -264,5 +299,5 @@ def stage_cmd(name: str, config_path: str | None, sets: tuple[str, ...]) -> None
 
 
 def register(group: click.Group) -> None:
-    for command in (synth_cmd, validate_cmd, ingest_cmd, stage_cmd, reference_group):
+    for command in (synth_cmd, validate_cmd, ingest_cmd, stage_cmd, reference_group, data_group):
         group.add_command(command)

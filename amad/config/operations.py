@@ -50,6 +50,8 @@ class ContractConfig(_Section):
     reports_dir: str = "runs/validation"  # per-batch JSON reports and Data Docs HTML
     eval_fraction: float = Field(0.3, gt=0.0, lt=0.9)  # last part of each entity: evaluation
     dvc_remote: str | None = None  # DVC remote to push to; None: the repository's default
+    # ingest compacts an entity-day holding more than this many parts into one; None: never
+    compact_after_parts: int | None = Field(8, ge=1)
 
     @model_validator(mode="after")
     def _check_contract(self) -> ContractConfig:

@@ -4,6 +4,8 @@ Layout under the data directory (tracked as a whole by ``data.dvc``)::
 
     telemetry/entity=<entity>/date=<YYYY-MM-DD>/part-<batch sha256[:16]>.parquet
     batches/<batch sha256>.json     one manifest per accepted batch: the commit record
+    compactions/<sha256>.json       one per compacted entity-day: the part that replaces the
+                                    parts it lists under ``supersedes`` (``.compaction``)
     reference.json                  per-metric mean/std of the first accepted data (drift base),
                                     or of the rows ``refresh_reference`` was asked to use
     .staging/                       in-flight ingests (ignored by DVC and by readers)
@@ -12,9 +14,10 @@ A batch is written to ``.staging/<sha>/`` first (its parts, then its manifest, w
 staging complete), then each part is renamed into place and the manifest is renamed into
 ``batches/`` last. Readers only see parts listed by a committed manifest, so a crash at any
 step leaves the old dataset visible, and ``recover`` rolls a completely staged batch forward
-(or drops an incomplete staging, which holds only derived files). Nothing is ever deleted from
-the committed dataset, and file contents are deterministic (no wall-clock times), so the same
-batches give the same DVC version.
+(or drops an incomplete staging, which holds only derived files). Only a committed compaction
+deletes parts, after its manifest has superseded them; file contents are deterministic (no
+wall-clock times), so the same batches give the same DVC version. ``entity_fingerprint`` names
+one entity's rows by the batch manifests alone, so it is the same before and after compaction.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import os
 import shutil
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import numpy as np
 import pandas as pd
@@ -42,9 +45,11 @@ log = logging.getLogger(__name__)
 
 TELEMETRY = "telemetry"
 BATCHES = "batches"
+COMPACTIONS = "compactions"
 REFERENCE = "reference.json"
 STAGING = ".staging"
 _DAY_NS = 86_400 * 10**9
+_READ_ATTEMPTS = 3  # a reader that lost a race with a compaction lists the parts again
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -70,9 +75,41 @@ def is_committed(data_dir: str | Path, sha: str) -> bool:
     return (Path(data_dir) / BATCHES / f"{sha}.json").is_file()
 
 
-def committed_parts(data_dir: str | Path) -> list[str]:
-    """Relative paths of the Parquet parts the committed manifests list."""
-    return sorted(rel for m in manifests(data_dir) for rel in m["files"])
+def _entity_prefix(entity: str) -> str:
+    return f"{TELEMETRY}/entity={quote(entity, safe='')}/"
+
+
+def committed_parts(data_dir: str | Path, entity: str | None = None) -> list[str]:
+    """Relative paths of the live Parquet parts (of one entity): those the batch and compaction
+    manifests list, less those a committed compaction superseded."""
+    root = Path(data_dir)
+    listed = {rel for m in manifests(root) for rel in m["files"]}
+    superseded: set[str] = set()
+    folder = root / COMPACTIONS
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        compaction = json.loads(path.read_text())
+        listed.update(compaction["files"])
+        superseded.update(compaction["supersedes"])
+    prefix = "" if entity is None else _entity_prefix(entity)
+    return sorted(rel for rel in listed - superseded if rel.startswith(prefix))
+
+
+def entity_fingerprints(data_dir: str | Path) -> dict[str, str]:
+    """Per entity, sha256 over the (path, sha256) of every part the batch manifests committed
+    for it: its rows' content id. Another entity's batch leaves it unchanged, and so does
+    compaction (which never edits a batch manifest)."""
+    lines: dict[str, list[str]] = {}
+    for manifest in manifests(data_dir):
+        for rel, info in manifest["files"].items():
+            if rel.startswith(f"{TELEMETRY}/entity="):
+                folder = rel.split("/")[1].removeprefix("entity=")
+                lines.setdefault(unquote(folder), []).append(f"{rel}\0{info['sha256']}\n")
+    return {e: hashlib.sha256("".join(sorted(v)).encode()).hexdigest() for e, v in lines.items()}
+
+
+def entity_fingerprint(data_dir: str | Path, entity: str) -> str | None:
+    """One entity's content id (``entity_fingerprints``); None when it has no committed rows."""
+    return entity_fingerprints(data_dir).get(entity)
 
 
 def dataset_fingerprint(data_dir: str | Path) -> str:
@@ -99,7 +136,7 @@ def tree_digest(data_dir: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _entity_as_text(table: pa.Table, entity: str) -> pa.Table:
+def entity_as_text(table: pa.Table, entity: str) -> pa.Table:
     """The entity column as plain strings: a part written before ids were read as text (an id
     inferred as a number or date) must not make the whole append-only dataset unreadable."""
     if entity not in table.column_names:
@@ -116,15 +153,20 @@ def load_dataset(
 ) -> pd.DataFrame:
     """All committed rows (optionally of some entities), sorted by entity and timestamp."""
     root = Path(data_dir)
-    wanted = None if entities is None else {f"entity={quote(e, safe='')}" for e in entities}
-    paths = [
-        root / rel
-        for rel in committed_parts(root)
-        if wanted is None or Path(rel).parts[1] in wanted
-    ]
-    if not paths:
-        return pd.DataFrame(columns=contract.expected_columns(with_label=False))
-    tables = [_entity_as_text(pq.read_table(p), contract.entity) for p in paths]
+    for attempt in range(_READ_ATTEMPTS):
+        rels = (
+            committed_parts(root)
+            if entities is None
+            else sorted(rel for e in set(entities) for rel in committed_parts(root, e))
+        )
+        if not rels:
+            return pd.DataFrame(columns=contract.expected_columns(with_label=False))
+        try:
+            tables = [entity_as_text(pq.read_table(root / r), contract.entity) for r in rels]
+            break
+        except FileNotFoundError:  # a compaction committed meanwhile: list the parts again
+            if attempt + 1 == _READ_ATTEMPTS:
+                raise
     frame = pa.concat_tables(tables, promote_options="permissive").to_pandas()
     return frame.sort_values([contract.entity, contract.timestamp], kind="stable").reset_index(
         drop=True
@@ -146,9 +188,9 @@ def last_accepted(data_dir: str | Path) -> dict[str, pd.Timestamp]:
 def known_keys(data_dir: str | Path, contract: Contract, frame: pd.DataFrame) -> pd.MultiIndex:
     """``(entity, timestamp)`` pairs already committed in the partitions ``frame`` touches."""
     root = Path(data_dir)
-    parts = set(committed_parts(root))
-    if not parts or contract.timestamp not in frame or contract.entity not in frame:
+    if contract.timestamp not in frame or contract.entity not in frame:
         return pd.MultiIndex.from_arrays([[], []])
+    parts = set(committed_parts(root))
     tables = []
     for entity, day in sorted(_touched(frame, contract)):
         folder = _partition_dir(entity, day)
@@ -246,7 +288,8 @@ def _move(src: Path, dst: Path) -> None:
 
 
 def commit_staged(data_dir: str | Path, sha: str) -> dict[str, Any]:
-    """Move a completely staged batch into place; its manifest in ``batches/`` commits it."""
+    """Move a completely staged batch (or compaction) into place; its manifest in ``batches/``
+    (``compactions/``) commits it, and only then are the parts a compaction supersedes deleted."""
     root = Path(data_dir)
     staging = _staging(root, sha)
     manifest = json.loads((staging / "manifest.json").read_text())
@@ -258,14 +301,13 @@ def commit_staged(data_dir: str | Path, sha: str) -> dict[str, Any]:
             _move(src, dst)
         elif not (dst.is_file() and sha256_file(dst) == digest):
             raise DataError(f"staged batch {sha[:12]}: {rel} is missing")
-    _write_atomic(root / BATCHES / f"{sha}.json", _json_bytes(manifest))
+    folder = COMPACTIONS if manifest.get("kind") == "compaction" else BATCHES
+    _write_atomic(root / folder / f"{sha}.json", _json_bytes(manifest))  # the commit point
+    for rel in sorted(manifest.get("supersedes", {})):  # a compaction's replaced parts
+        (root / rel).unlink(missing_ok=True)
     shutil.rmtree(staging)
-    log.info(
-        "committed batch %s: %d rows in %d parts",
-        sha[:12],
-        manifest["rows"],
-        len(manifest["files"]),
-    )
+    log.info("committed %s %s: %d rows in %d parts", folder, sha[:12], manifest["rows"],
+             len(manifest["files"]))  # fmt: skip
     return dict(manifest)
 
 

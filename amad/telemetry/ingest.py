@@ -28,7 +28,7 @@ import pandas as pd
 from amad.config import AmadConfig, ContractConfig
 from amad.errors import DatasetNotFoundError, DataValidationError, PermanentStorageError
 from amad.files import sha256_bytes
-from amad.telemetry import dataset, schema, versioning
+from amad.telemetry import compaction, dataset, schema, versioning
 from amad.telemetry.expectations import ValidationReport, validate_frame
 from amad.telemetry.lock import dataset_lock
 from amad.telemetry.outcomes import BatchOutcome, IngestReport
@@ -222,6 +222,12 @@ def iter_ingest(
         yield ingest_bytes(data, source.name, contract, **dirs)
 
 
+def _compact_after(root: Path, contract: Contract, outcomes: list[BatchOutcome]) -> None:
+    """Compact the entity-days past ``contract.compact_after_parts`` once a batch landed."""
+    if any(o.status == "accepted" for o in outcomes):
+        compaction.maybe_compact(root, contract)
+
+
 def ingest(
     paths_or_s3_uris: Iterable[str | Path],
     cfg: ContractConfig,
@@ -250,6 +256,7 @@ def ingest(
             log.warning("finished %d interrupted ingest(s) first", len(recovered))
         before = dataset.dataset_fingerprint(root)
         outcomes = list(iter_ingest(sources, contract, **dirs))
+        _compact_after(root, contract, outcomes)
         report = IngestReport(outcomes, str(root), before, dataset.dataset_fingerprint(root))
     log.info(
         "ingest: %d accepted, %d rejected, %d duplicate",
