@@ -15,6 +15,12 @@ run still not final at its limit is cancelled and :func:`run_deployment_within` 
 ``amad.errors.TimedOutError`` (a ``TimeoutError``), so a hung GPU run cannot block the nightly
 pipeline. ``storage_s`` is applied when the storage tasks are defined (from the default), the
 other two per run from the run's configuration.
+
+Tasks that run in a worker thread (each entity of the fleet runs on the thread pool) get their
+limit from Prefect's watcher thread, which stops the task at its next Python step: a blocking
+call finishes first. Prefect warns about that on every such task run; here it is expected (S3
+requests have their own socket timeouts, training steps are short), so importing this module
+routes that one message to DEBUG on ``prefect.task_runs`` (``ThreadTimeoutNotice``).
 """
 
 from __future__ import annotations
@@ -34,6 +40,31 @@ log = logging.getLogger(__name__)
 
 STORAGE_TIMEOUT_S = TimeoutConfig().storage_s
 T = TypeVar("T")
+TASK_RUN_LOGGER = "prefect.task_runs"
+
+
+class ThreadTimeoutNotice(logging.Filter):
+    """Demote Prefect's "timeout ... in a worker thread" warning to DEBUG (see the module):
+    it fires for every timed task on the fleet's thread pool and says nothing a run can act on.
+    """
+
+    MARK = "Timeouts in worker threads cannot"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.WARNING or self.MARK not in str(record.msg):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+def quiet_thread_timeout_notice() -> None:
+    """Install ``ThreadTimeoutNotice`` on Prefect's task-run logger (idempotent)."""
+    logger = logging.getLogger(TASK_RUN_LOGGER)
+    if not any(isinstance(f, ThreadTimeoutNotice) for f in logger.filters):
+        logger.addFilter(ThreadTimeoutNotice())
+
+
+quiet_thread_timeout_notice()
 
 
 def train_limited(task: T, cfg: AmadConfig) -> T:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -78,3 +79,41 @@ def test_defaults_are_documented_and_storage_tasks_carry_theirs() -> None:
     for key in ("train_s", "deployment_s", "storage_s"):
         assert f"``{key}``" in (limits.__doc__ or "")
     assert STORAGE_RETRIES["timeout_seconds"] == cfg.timeouts.storage_s
+
+
+@task(timeout_seconds=30)
+def timed_storage_step() -> str:
+    return "done"
+
+
+@flow
+def submits_a_timed_task() -> str:
+    return timed_storage_step.submit().result()  # .submit(): on the thread pool, off main
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.mark.parametrize("level", [logging.INFO, logging.DEBUG])
+def test_a_timed_task_in_a_worker_thread_logs_no_timeout_warning(level: int) -> None:
+    """Prefect warns "Timeouts in worker threads cannot interrupt ..." for every timed task on
+    a thread pool (every storage task of the fleet's entities); ``flows.limits`` routes it to
+    DEBUG: gone at the default level, still there for whoever asks for DEBUG."""
+    logger = logging.getLogger(limits.TASK_RUN_LOGGER)
+    seen, before = _Records(), logger.level
+    logger.addHandler(seen)
+    logger.setLevel(level)
+    try:
+        assert submits_a_timed_task() == "done"
+    finally:
+        logger.removeHandler(seen)
+        logger.setLevel(before)
+    notices = [r for r in seen.records if "worker thread" in r.getMessage()]
+    assert all(r.levelno == logging.DEBUG for r in notices)
+    assert len(notices) == (1 if level == logging.DEBUG else 0), [r.levelname for r in notices]
