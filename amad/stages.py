@@ -196,11 +196,20 @@ def windows(
         log.info("window set %s is up to date (data version %s)", out, current)
         return out
     (out / _KEY_FILE).unlink(missing_ok=True)
-    series = dataset.dataset_series(cfg.contract.data_dir, Contract(cfg.contract), _entity(cfg))
+    data_dir = cfg.contract.data_dir
+    fingerprints = dataset.entity_fingerprints(data_dir)  # before the read: a late batch retrains
+    series = dataset.dataset_series(data_dir, Contract(cfg.contract), _entity(cfg))
     prepared = build_windows(series, cfg.windows)
     save_prepared(prepared, out)
-    _write_json(out / _KEY_FILE, {"key": key, "data_version": current, "entity": series.entity})
+    _write_json(out / _KEY_FILE, {"key": key, "data_version": current, "entity": series.entity,
+                                  "entity_fingerprint": fingerprints.get(series.entity)})  # fmt: skip
     return out
+
+
+def window_entity_fingerprint(windows_uri: str | Path) -> str | None:
+    """The entity fingerprint (``dataset.entity_fingerprints``) a window set was built from."""
+    marker = Path(windows_uri) / _KEY_FILE
+    return json.loads(marker.read_text()).get("entity_fingerprint") if marker.is_file() else None
 
 
 # --------------------------------------------------------------------------- train

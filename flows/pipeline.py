@@ -34,6 +34,7 @@ from prefect.states import Failed, State
 from amad import stages
 from amad.errors import TrainingError
 from amad.storage.store import store_uri_from_config
+from amad.telemetry import dataset
 from flows import reports
 from flows.champion_challenger import champion_challenger
 from flows.limits import run_deployment_within
@@ -54,10 +55,20 @@ from flows.validate_telemetry import validate_telemetry
 
 
 @task(name="trained-data-versions", **STORAGE_RETRIES)
-def trained_data_versions(context: dict[str, Any]) -> list[str]:
-    """Data versions already compared and decided (a version trained on them met the champion);
-    a challenger published by a run that failed before its decision does not count."""
-    return registry_for(run_config(context)).decided_data_versions()
+def trained_data_versions(context: dict[str, Any]) -> dict[str, list[str]]:
+    """Data versions and entity fingerprints already compared and decided (a version trained on
+    them met the champion); a challenger whose run failed before its decision does not count."""
+    decided = registry_for(run_config(context)).decided_versions()
+    return {
+        "data_versions": sorted({i.data_version for i in decided if i.data_version}),
+        "fingerprints": sorted({i.entity_fingerprint for i in decided if i.entity_fingerprint}),
+    }
+
+
+@task(name="entity-fingerprints")
+def entity_fingerprints(context: dict[str, Any]) -> dict[str, str]:
+    """Each entity's data content id now (``dataset.entity_fingerprints``)."""
+    return dataset.entity_fingerprints(run_config(context).contract.data_dir)
 
 
 @task(name="find-version-by-run", **STORAGE_RETRIES)
@@ -92,9 +103,16 @@ def fleet_entities(context: dict[str, Any]) -> list[str]:
 
 
 def _pending(entities: list[str], data_version: str, ctx: RunContext) -> list[str]:
-    """Entities with no registered version trained on ``data_version`` yet."""
+    """Entities whose data changed: no decided version of theirs was trained on
+    ``data_version`` or on the entity's rows as they are now (its fingerprint), so a batch for
+    one entity (or a compaction, which changes no rows) retrains no other."""
+    now = entity_fingerprints(ctx.to_dict())
     trained = {e: trained_data_versions.submit(ctx.for_entity(e).to_dict()) for e in entities}
-    return [e for e, fut in trained.items() if data_version not in fut.result()]
+    done = {e: fut.result() for e, fut in trained.items()}
+    return [
+        e for e in entities
+        if data_version not in done[e]["data_versions"] and now.get(e) not in done[e]["fingerprints"]
+    ]  # fmt: skip
 
 
 @flow(name="entity-pipeline")
@@ -184,7 +202,7 @@ def pipeline(
     entities = fleet_entities(context)
     todo = entities if force else _pending(entities, data_version, ctx)
     if not todo:
-        return no_new_data(f"data version {data_version} was already trained on")
+        return no_new_data(f"data version {data_version}: no entity's data changed")
     fan_out = fleet_retrain.with_options(task_runner=task_runner(cfg))
     fleet = fan_out(todo, data_version, context, retrain_deployment)
     summary = {
@@ -192,6 +210,7 @@ def pipeline(
         "accepted": validated["accepted"],
         "quarantined": validated["quarantined"],
         "runner": cfg.fleet.runner,
+        "unchanged": sorted(set(entities) - set(todo)),  # already decided on these rows
         **fleet,
         "promoted": sorted(e for e, r in fleet["entities"].items() if r["promoted"]),
     }

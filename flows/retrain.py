@@ -44,12 +44,15 @@ def register_version(
     data_version: str,
     run_id: str,
     context: dict[str, Any],
+    entity_fingerprint: str | None = None,
 ) -> str:
-    """Upload the bundle as an immutable, verified registry version (not promoted)."""
+    """Upload the bundle as an immutable, verified registry version (not promoted), recording
+    the data version and the entity fingerprint it was trained on."""
     registry = registry_for(run_config(context))
     return registry.publish_version(
-        Path(bundle_dir), run_id=run_id, metrics=metrics, data_version=data_version
-    )
+        Path(bundle_dir), run_id=run_id, metrics=metrics, data_version=data_version,
+        entity_fingerprint=entity_fingerprint,
+    )  # fmt: skip
 
 
 @flow(name="retrain", log_prints=False)
@@ -76,7 +79,8 @@ def retrain(
         windows_uri = rebuild_windows(data_version, context=mine)
     with model_lock(cfg.publish.model_name, entity=cfg.data.entity):
         trained = train_limited(train_bundle, cfg)(windows_uri, run_dir, mine)
+        fingerprint = stages.window_entity_fingerprint(windows_uri)  # what the windows hold
         version = register_version(
-            trained["bundle_dir"], trained["metrics"], data_version, run_id, mine
+            trained["bundle_dir"], trained["metrics"], data_version, run_id, mine, fingerprint
         )
     return {"version": version, "metrics": trained["metrics"], "run_id": run_id}

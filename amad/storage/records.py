@@ -65,6 +65,7 @@ class VersionInfo:
     data_version: str | None
     metrics: dict[str, Any]
     files: dict[str, str]  # relpath -> sha256, the bundle manifest included
+    entity_fingerprint: str | None = None  # the entity's data content id (telemetry.dataset)
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, **asdict(self)}
@@ -80,6 +81,7 @@ class VersionInfo:
                 data_version=obj.get("data_version"),
                 metrics=dict(obj.get("metrics") or {}),
                 files={str(k): str(v) for k, v in dict(obj["files"]).items()},
+                entity_fingerprint=obj.get("entity_fingerprint"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ArtifactError(f"version record is malformed: {exc!r}") from exc

@@ -32,7 +32,7 @@ from amad.errors import (
     PromotionError,
 )
 from amad.files import sha256_bytes
-from amad.storage.records import ChampionPointer, json_bytes, load_json, utc_now
+from amad.storage.records import ChampionPointer, VersionInfo, json_bytes, load_json, utc_now
 from amad.storage.store import Store
 from amad.storage.versions import Versions
 
@@ -205,16 +205,19 @@ class Registry(Versions):
         except ConflictError:
             log.debug("history event %s already written", key)
 
-    def decided_data_versions(self) -> list[str]:
-        """Data versions "trained on" in the pipeline's sense: some version trained on them was
-        compared with the champion and decided. A published challenger whose run failed before
-        its decision does not count, so the next run retries that data version."""
+    def decided_versions(self) -> list[VersionInfo]:
+        """Versions compared with the champion and decided (promoted or not). A published
+        challenger whose run failed before its decision does not count, so the next run
+        retries the data it was trained on."""
         decided = set()
         for key in self.store.list(f"{self.base}/decisions/"):
             if key.endswith(".json"):
                 decided.add(load_json(self.store.get_bytes(key)[0], key).get("challenger_version"))
-        infos = self.list_versions()
-        return sorted({i.data_version for i in infos if i.data_version and i.version in decided})
+        return [i for i in self.list_versions() if i.version in decided]
+
+    def decided_data_versions(self) -> list[str]:
+        """Data versions "trained on" in the pipeline's sense (see ``decided_versions``)."""
+        return sorted({i.data_version for i in self.decided_versions() if i.data_version})
 
     def record_decision(self, decision: Mapping[str, Any], *, run_id: str) -> str:
         """Store a champion/challenger decision (promoted or not); return its key."""

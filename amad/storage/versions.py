@@ -73,6 +73,7 @@ class Versions:
         metrics: Mapping[str, Any] | None = None,
         data_version: str | None = None,
         check: Callable[[Path], object] | None = None,
+        entity_fingerprint: str | None = None,
     ) -> str:
         """Upload a bundle as an immutable version and return its id (idempotent per bundle).
 
@@ -100,6 +101,7 @@ class Versions:
             data_version=data_version,
             metrics=dict(metrics or {}),
             files=files,
+            entity_fingerprint=entity_fingerprint,
         )
         try:
             self.store.put_bytes(
