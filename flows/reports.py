@@ -83,8 +83,8 @@ def comparison_markdown(
 
 def pipeline_markdown(summary: Mapping[str, Any], *, registry: str, metric: str) -> str:
     """The parent run's summary: data in, one row per entity (outcome, ``metric`` of challenger
-    and champion, the gain's interval, champion, reason), where each champion's records live,
-    and the batches with their Data Docs.
+    and champion, the gain's interval, reason), each entity's champion and where its records
+    live, and the batches with their Data Docs.
 
     ``registry`` is the model's location (``s3://bucket/prefix/models/NAME`` or a local path);
     a champion on S3 links to its presigned version record and pointer, a local one is named in
@@ -96,9 +96,8 @@ def pipeline_markdown(summary: Mapping[str, Any], *, registry: str, metric: str)
         f"accepted, {summary.get('quarantined', 0)} quarantined"
         + (f" ({', '.join(quarantined)})" if quarantined else "") + ".",
         "",
-        f"| entity | outcome | challenger {metric} | champion {metric} | gain interval | "
-        "champion | reason |",
-        "|---|---|---|---|---|---|---|",
+        f"| entity | outcome | challenger {metric} | champion {metric} | gain interval | reason |",
+        "|---|---|---|---|---|---|",
     ]  # fmt: skip
     entities = sorted((summary.get("entities") or {}).items())
     for entity, rec in entities:
@@ -108,17 +107,17 @@ def pipeline_markdown(summary: Mapping[str, Any], *, registry: str, metric: str)
         outcome = "**promoted**" if rec.get("promoted") else "kept"
         reason = str(rec.get("reason") or "").replace("|", "/")
         lines.append(f"| {entity} | {outcome} | {_fmt(n.get('challenger'))} | "
-                     f"{_fmt(n.get('champion'))} | {interval} | {_fmt(rec.get('champion'))} | "
-                     f"{reason} |")  # fmt: skip
+                     f"{_fmt(n.get('champion'))} | {interval} | {reason} |")  # fmt: skip
     for entity, why in sorted((summary.get("failed") or {}).items()):
-        lines.append(f"| {entity} | **failed** | — | — | — | unchanged | {why.replace('|', '/')} |")
+        lines.append(f"| {entity} | **failed** | — | — | — | {why.replace('|', '/')} |")
     if summary.get("unchanged"):
         lines += [
             "",
             f"Not retrained (their data did not change): {', '.join(summary['unchanged'])}.",
         ]
     lines += ["", "**Champions**", ""]
-    lines += [_champion_line(registry, e, rec.get("champion")) for e, rec in entities] or ["—"]
+    lines += [_champion_line(registry, e, rec.get("champion")) for e, rec in entities]
+    lines += [f"- {e}: unchanged (this run failed)" for e in sorted(summary.get("failed") or {})]
     lines += ["", f"Registry: {code_markdown(registry)} (one champion per entity under "
               "`entities/<entity>/`)."]  # fmt: skip
     if batches:

@@ -23,7 +23,9 @@ pytestmark = [
 ]
 
 
-def _dump_dom(url: str, profile: Path) -> str:
+def chromium(url: str, profile: Path, action: list[str]) -> str:
+    """Headless Chromium on ``url`` with ``action`` (``--dump-dom``, ``--screenshot=...``) after
+    a virtual-time budget; its stdout (the DOM for ``--dump-dom``)."""
     cmd = [
         str(CHROMIUM),
         "--headless",
@@ -32,7 +34,7 @@ def _dump_dom(url: str, profile: Path) -> str:
         "--no-first-run",
         f"--user-data-dir={profile}",
         "--virtual-time-budget=15000",
-        "--dump-dom",
+        *action,
         url,
     ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
@@ -43,7 +45,7 @@ def test_ui_of_a_stack_on_a_free_port_renders(tmp_path: Path) -> None:
     try:
         prefect = stack_up(root, server=True)["prefect"]
         assert prefect["port"] != 4200
-        dom = _dump_dom(f"{prefect['ui_url']}/runs", tmp_path / "chrome")
+        dom = chromium(f"{prefect['ui_url']}/runs", tmp_path / "chrome", ["--dump-dom"])
     finally:
         stack_down(root)
     assert "Something went wrong" not in dom

@@ -129,13 +129,14 @@ def test_pipeline_summary_shows_data_decisions_and_where_champions_live(
     assert "`abc123`: 2 batch(es) accepted, 1 quarantined (bad.csv)" in md
     rows = [ln for ln in md.splitlines() if ln.startswith("| e") and not ln.startswith("| entity")]
     assert [r.split(" | ")[0] for r in rows] == ["| e1", "| e2", "| e3"]
-    assert "**promoted**" in rows[0] and "v-new" in rows[0]
-    assert "0.4100 | 0.4000 | [-0.0200, 0.0300] | v-old | gain within noise" in rows[1]
+    assert "**promoted**" in rows[0]
+    assert "0.4100 | 0.4000 | [-0.0200, 0.0300] | gain within noise" in rows[1]
     assert "**failed**" in rows[2] and "loss / nan" in rows[2]  # a pipe cannot break the table
     assert "`s3://amad-models/models/amad`" in md and "vus_pr" in md
     e1 = next(ln for ln in md.splitlines() if ln.startswith("- e1: "))
     endpoint = s3_env["AWS_ENDPOINT_URL_S3"]
     assert f"[version v-new]({endpoint}/amad-models/models/amad/entities/e1/versions/v-new/" in e1
     assert f"[champion pointer]({endpoint}/amad-models/models/amad/entities/e1/champion.json?" in e1
+    assert "- e3: unchanged (this run failed)" in md
     assert "Not retrained (their data did not change): e4." in md
     assert "| bad.csv | quarantined |" in md  # the batches, each with its Data Docs

@@ -1,0 +1,118 @@
+"""The parent ``pipeline`` run's summary artifact, seen in the UI of a real ``amad stack up
+--server`` by headless Chromium.
+
+A tiny pipeline (``tests/flows/helpers.py``: one entity, one epoch, registry in the stack's
+``amad-models`` bucket) runs in a subprocess against the stack's Prefect server and S3, the way
+a person's shell would after ``source .stack/env``. Then Chromium checks that the runs page lists
+the ``pipeline`` run and that the run's ``pipeline-summary`` artifact page renders the summary
+table, whose presigned champion links resolve; it takes a screenshot of that page (copied to
+``$AMAD_SCREENSHOT_DIR/ui-pipeline-summary.png`` when set: the README's ``docs/`` image).
+
+Skips with a reason where ``/usr/bin/chromium`` (Debian's ``chromium`` package) is absent.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from amad.devstack.stack import stack_down, stack_up
+from tests.browser.test_prefect_ui import CHROMIUM, chromium
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOT = "ui-pipeline-summary.png"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (apt chromium)"),
+]
+
+# Runs in the subprocess: a workspace with two good batches, the pipeline, then the artifact's
+# id from the Prefect client. Prints one JSON line last.
+PIPELINE_RUN = """
+import json, sys
+from pathlib import Path
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from flows.pipeline import pipeline
+from tests.flows.helpers import PARAMS, make_workspace
+
+overrides, batches = make_workspace(Path(sys.argv[1]))
+overrides.update({"publish.store": "s3", "publish.bucket": "amad-models"})
+state = pipeline([str(b) for b in batches[:2]], config_path=PARAMS, overrides=overrides,
+                 return_state=True)
+run_id = state.state_details.flow_run_id
+with get_client(sync_client=True) as client:
+    found = client.read_artifacts(
+        artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["pipeline-summary"])))
+ids = [str(a.id) for a in found if a.flow_run_id == run_id]
+print(json.dumps({"state": state.name, "run_id": str(run_id), "artifacts": ids}))
+"""
+
+
+def _stack_env(env_file: Path) -> dict[str, str]:
+    """The ``export K=V`` lines of the stack's env file."""
+    pairs = (ln.removeprefix("export ").split("=", 1) for ln in env_file.read_text().splitlines()
+             if ln.startswith("export ") and "=" in ln)  # fmt: skip
+    return dict(pairs)  # type: ignore[arg-type]
+
+
+def _run_pipeline(status: dict[str, Any], tmp_path: Path) -> tuple[dict[str, Any], str]:
+    """The tiny pipeline against the stack, in a process of its own; (its JSON line, output)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "AWS_"))}
+    env.update(_stack_env(Path(status["env_file"])))  # S3 endpoint, keys, PREFECT_API_URL
+    env.update(PREFECT_HOME=str(tmp_path / "client-home"), PYTHONPATH=str(REPO),
+               PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_LOGGING_EXTRA_LOGGERS="amad")  # fmt: skip
+    work = tmp_path / "work"
+    work.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", PIPELINE_RUN, str(work / "ws")],
+        cwd=work,  # runs/ (windows, bundles) lands here
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=420,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    return json.loads(done.stdout.strip().splitlines()[-1]), output
+
+
+def test_the_pipeline_summary_renders_in_the_ui(tmp_path: Path) -> None:
+    root = tmp_path / "stack"
+    try:
+        status = stack_up(root, server=True)
+        ui = status["prefect"]["ui_url"]
+        result, output = _run_pipeline(status, tmp_path)
+        assert result["state"] == "Completed" and len(result["artifacts"]) == 1, result
+        runs = chromium(f"{ui}/runs", tmp_path / "chrome", ["--dump-dom"])
+        page = f"{ui}/artifacts/artifact/{result['artifacts'][0]}"
+        shot = tmp_path / SCREENSHOT
+        dom = chromium(page, tmp_path / "chrome",
+                       ["--dump-dom", f"--screenshot={shot}", "--window-size=1400,1000"])  # fmt: skip
+        links = [html.unescape(u) for u in re.findall(r'href="([^"]+)"', dom)]
+        s3 = status["s3"]["endpoint"]
+        pointer = next(u for u in links if u.startswith(s3) and "/champion.json?" in u)
+        with urllib.request.urlopen(pointer, timeout=10) as resp:
+            assert json.loads(resp.read())["version"]  # the champion pointer itself
+    finally:
+        stack_down(root)
+    assert "Something went wrong" not in runs and "pipeline" in runs
+    assert "unit-1" in dom and "promoted" in dom, dom[-3000:]  # the summary table, rendered
+    assert "Data version" in dom and "file://" not in dom
+    assert "Timeouts in worker threads" not in output  # routed to DEBUG by flows.limits
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("AMAD_SCREENSHOT_DIR"):
+        out = Path(os.environ["AMAD_SCREENSHOT_DIR"])
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, out / SCREENSHOT)
