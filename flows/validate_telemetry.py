@@ -6,7 +6,8 @@ batch is a normal outcome, not a failure: the flow reports it and goes on. When 
 accepted the dataset is recorded as a new DVC data version (``amad.telemetry.versioning.commit``) and
 pushed to the DVC remote when the repository has one (without a DVC repository the version
 is the dataset's content fingerprint). The summary, with a link to each batch's
-Data Docs, is published as a markdown artifact.
+Data Docs page (``data_docs``: a presigned URL when the reports are on S3, None for a local
+path; ``data_docs_uri``: where the page is), is published as a markdown artifact.
 
 Drift acts: every batch whose ``drift_mean`` / ``drift_std`` checks failed (warnings by default)
 yields one finding per drifted metric (``amad.evaluation.drift.metric_drift``: z of the mean,
@@ -25,7 +26,9 @@ from typing import Any
 from prefect import flow, task
 
 from amad.evaluation.drift import DRIFT_CHECKS, metric_drift
+from amad.storage.links import browser_link
 from amad.telemetry import dataset, ingest, versioning
+from amad.telemetry.report import read_report
 from flows import reports
 from flows.drift import act_on_drift
 from flows.runtime import STORAGE_RETRIES, route_library_logs, run_config, run_context
@@ -43,7 +46,6 @@ def ingest_batch(batch: str, context: dict[str, Any]) -> dict[str, Any]:
     c = run_config(context).contract
     outcome = ingest.ingest([batch], c, c.data_dir, c.quarantine_dir, reports_dir=c.reports_dir)
     row = outcome.outcomes[0]
-    docs = Path(row.report_dir) / "data_docs.html" if row.report_dir else None
     return {
         "batch": Path(row.source).name,
         "sha256": row.sha256,
@@ -52,7 +54,8 @@ def ingest_batch(batch: str, context: dict[str, Any]) -> dict[str, Any]:
         "failed": list(row.failed_checks),
         "warnings": list(row.warnings),
         "summary": row.message,
-        "data_docs": docs.resolve().as_uri() if docs and docs.is_file() else None,
+        "data_docs": browser_link(row.data_docs),  # presigned for s3://; None for local paths
+        "data_docs_uri": row.data_docs,
         "quarantine": row.quarantine_dir,
         "report_dir": row.report_dir,
     }
@@ -71,7 +74,7 @@ def find_drift(
     reference = dataset.read_reference(c.data_dir)
     found = []
     for row in rows:
-        report = json.loads((Path(row["report_dir"]) / "report.json").read_text())
+        report = read_report(row["report_dir"])
         manifest = Path(c.data_dir) / dataset.BATCHES / f"{row['sha256']}.json"
         entities = (
             json.loads(manifest.read_text()).get("entities", {}) if manifest.is_file() else {}

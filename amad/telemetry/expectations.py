@@ -7,14 +7,13 @@ table): column set, dtypes, non-null share, ranges, finite values, float32 range
 increasing timestamps per entity, cadence and gaps, timezone style, known entities, row count,
 flat columns, already-ingested rows, and drift of each metric's mean and standard deviation
 against the dataset's reference statistics. GX's result object is the system of record;
-``ValidationReport`` summarises it as JSON and renders it as Data Docs HTML with GX's own page
-renderer (the ephemeral context has no docs site to build into). GX is imported only here, in
+``ValidationReport`` summarises it as JSON, and ``amad.telemetry.docs_site`` renders it as the
+Data Docs site (GX's own site templates load their assets from public CDNs; see there). GX is imported only here, in
 ``amad.telemetry.suite`` and in ``amad.telemetry.gx_metrics`` (its fast numeric metrics).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 from collections.abc import Mapping
@@ -24,8 +23,6 @@ from typing import Any
 import great_expectations as gx
 import pandas as pd
 from great_expectations.data_context.types.base import ProgressBarsConfig
-from great_expectations.render.renderer import ValidationResultsPageRenderer
-from great_expectations.render.view import DefaultJinjaPageView
 
 from amad.errors import DataValidationError
 from amad.telemetry import schema
@@ -69,22 +66,6 @@ def suite_definition(
     return _DEFINITIONS[key]
 
 
-def render_data_docs(result: Any) -> str:
-    """GX Data Docs HTML for one validation result (GX's page renderer and Jinja view).
-
-    Rendering works on a copy in which distinct-value results show their unexpected values
-    as the observed value: GX's renderer expects row percentages they do not carry.
-    """
-    shown = copy.deepcopy(result)
-    for r in shown.results:
-        res = r.result or {}
-        if "unexpected_count" in res and "element_count" not in res:
-            res["observed_value"] = res.pop("partial_unexpected_list", None)
-            res.pop("unexpected_count")
-    document = ValidationResultsPageRenderer().render(shown)
-    return str(DefaultJinjaPageView().render(document))
-
-
 def validate_frame(
     prepared: pd.DataFrame,
     contract: Contract,
@@ -96,7 +77,8 @@ def validate_frame(
     with_label = contract.label is not None and contract.label in prepared.columns
     definition = suite_definition(contract, with_label=with_label, reference=reference)
     result = definition.run(batch_parameters={"dataframe": prepared}, result_format=RESULT_FORMAT)
-    report = summarise(name, prepared, result, render_data_docs)
+    keys = (contract.timestamp, contract.entity)
+    report = summarise(name, prepared, result, keys=keys)
     log.debug("%s", report.summary())  # the caller (ingest, the CLI, a flow) reports the outcome
     return report
 

@@ -10,7 +10,9 @@ name order) and ``s3://bucket/prefix`` URIs. Each batch is keyed by the sha256 o
 - accepted: the rows are staged and committed into the dataset (see ``amad.telemetry.dataset``), and
   the first accepted batch also sets the reference statistics used for drift checks.
 
-Every batch also gets ``<reports_dir>/<sha>/`` (report.json, gx_result.json, data_docs.html).
+Every batch also gets ``<reports_dir>/<sha>/`` (report.json, gx_result.json, data_docs.html)
+and a page on the Data Docs site ``<reports_dir>/site/`` (``amad.telemetry.docs_site``).
+``quarantine_dir`` and ``reports_dir`` are local folders or ``s3://bucket/prefix`` URIs.
 What happened comes back as an ``IngestReport`` (``amad.telemetry.outcomes``). Versioning the
 new dataset with DVC is the caller's next step (``amad.telemetry.versioning``).
 """
@@ -28,11 +30,12 @@ import pandas as pd
 from amad.config import AmadConfig, ContractConfig
 from amad.errors import DatasetNotFoundError, DataValidationError, PermanentStorageError
 from amad.files import sha256_bytes
-from amad.telemetry import compaction, dataset, schema, versioning
+from amad.telemetry import compaction, dataset, docs_site, schema, versioning
 from amad.telemetry.expectations import ValidationReport, validate_frame
 from amad.telemetry.lock import dataset_lock
 from amad.telemetry.outcomes import BatchOutcome, IngestReport
 from amad.telemetry.quarantine import quarantine
+from amad.telemetry.report import save_files
 from amad.telemetry.schema import Contract
 
 log = logging.getLogger(__name__)
@@ -155,6 +158,17 @@ def _accept(
     dataset.commit_staged(data_dir, sha)
 
 
+def _under(location: str | Path, name: str) -> str | Path:
+    """``<location>/<name>`` for a folder or an ``s3://`` prefix."""
+    text = str(location)
+    return f"{text.rstrip('/')}/{name}" if text.startswith("s3://") else Path(text) / name
+
+
+def _location(location: str | Path) -> str | Path:
+    """A folder as a ``Path``; an ``s3://`` URI as it is (``Path`` would fold its ``//``)."""
+    return str(location) if str(location).startswith("s3://") else Path(location)
+
+
 def ingest_bytes(
     data: bytes,
     name: str,
@@ -164,32 +178,37 @@ def ingest_bytes(
     quarantine_dir: str | Path,
     reports_dir: str | Path,
 ) -> BatchOutcome:
-    """Validate one batch and append or quarantine it."""
+    """Validate one batch and append or quarantine it; its report and Data Docs page go to
+    ``<reports_dir>/<sha>/`` and the site (``amad.telemetry.docs_site``)."""
     root = Path(data_dir)
     sha = sha256_bytes(data)
     if dataset.is_committed(root, sha):
         log.info("%s: already ingested as %s, nothing to do", name, sha[:12])
         return BatchOutcome(name, sha, "duplicate", 0, f"{name}: already ingested")
     report, prepared = validate_batch(data, name, contract, root)
-    report_dir = report.write(Path(reports_dir) / sha)
+    status = "accepted" if report.success and prepared is not None else "quarantined"
+    summary = docs_site.batch_summary(report.to_dict(), report.gx_dict(), sha=sha, status=status)
+    files = report.files(summary)
+    report_dir = save_files(files, _under(reports_dir, sha))
     warnings = sorted({w["check"] for w in report.warnings})
-    if not report.success or prepared is None:
-        qdir = quarantine(data, name, sha, report_dir, quarantine_dir)
+    qdir = None
+    if status == "quarantined" or prepared is None:
+        qdir = quarantine(data, name, sha, files, quarantine_dir)
         log.warning("%s -> quarantined at %s", report.summary(), qdir)
-        return BatchOutcome(
-            name,
-            sha,
-            "quarantined",
-            report.rows,
-            report.summary(),
-            report.failed_checks,
-            warnings,
-            str(report_dir),
-            str(qdir),
-        )
-    _accept(root, sha, name, prepared, contract, report)
+    else:
+        _accept(root, sha, name, prepared, contract, report)
+    docs = docs_site.publish(str(reports_dir), report.to_dict(), report.gx_dict(), summary)
     return BatchOutcome(
-        name, sha, "accepted", report.rows, report.summary(), [], warnings, str(report_dir)
+        name,
+        sha,
+        "quarantined" if qdir else "accepted",
+        report.rows,
+        report.summary(),
+        report.failed_checks,
+        warnings,
+        report_dir,
+        qdir,
+        data_docs=docs,
     )
 
 
@@ -202,10 +221,12 @@ def _unreadable(source: Source, exc: Exception, reports_dir: str | Path) -> Batc
     report = ValidationReport(
         batch=source.name, success=False, rows=0, stage="pre-parse", errors=[error]
     )
-    report_dir = report.write(Path(reports_dir) / key)
+    summary = docs_site.batch_summary(report.to_dict(), None, sha=key, status="quarantined")
+    report_dir = report.save(_under(reports_dir, key), summary)
+    docs = docs_site.publish(str(reports_dir), report.to_dict(), None, summary)
     log.warning("%s", report.summary())
     return BatchOutcome(source.name, key, "quarantined", 0, report.summary(),
-                        report.failed_checks, [], str(report_dir))  # fmt: skip
+                        report.failed_checks, [], report_dir, data_docs=docs)  # fmt: skip
 
 
 def iter_ingest(
@@ -247,8 +268,8 @@ def ingest(
     sources = expand_sources(paths_or_s3_uris)
     dirs = {
         "data_dir": root,
-        "quarantine_dir": Path(quarantine_dir),
-        "reports_dir": Path(reports_dir or cfg.reports_dir),
+        "quarantine_dir": _location(quarantine_dir),
+        "reports_dir": _location(reports_dir or cfg.reports_dir),
     }
     with dataset_lock(root):
         recovered = dataset.recover(root)

@@ -8,7 +8,6 @@ the dataset's fingerprint before and after, so a caller knows whether to version
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 Status = Literal["accepted", "quarantined", "duplicate"]
@@ -28,10 +27,10 @@ class BatchOutcome:
     report_dir: str | None = None
     quarantine_dir: str | None = None
     data_version: str | None = None  # after this batch, when the caller versioned the data
+    data_docs: str | None = None  # its Data Docs page: s3://... or an absolute local path
 
     def summary(self) -> dict[str, Any]:
         """One flat row for reports: batch, status, rows, failed checks, warnings, Data Docs."""
-        docs = Path(self.report_dir) / "data_docs.html" if self.report_dir else None
         return {
             "batch": self.source,
             "sha256": self.sha256,
@@ -40,7 +39,7 @@ class BatchOutcome:
             "failed": self.failed_checks,
             "warnings": self.warnings,
             "message": self.message,
-            "data_docs": str(docs.resolve()) if docs and docs.is_file() else None,
+            "data_docs": self.data_docs,
             "quarantine": self.quarantine_dir,
             "data_version": self.data_version,
         }

@@ -3,14 +3,20 @@
 ``summarise(name, frame, result)`` turns a Great Expectations suite result (the system of
 record, kept on the report) into a ``ValidationReport``. Failures of expectations on a column
 that is missing or has the wrong dtype are filed under ``skipped``: the column-set or dtype
-error already explains them. This module never imports GX; the Data Docs renderer comes from
-``amad.telemetry.expectations`` with the report.
+error already explains them. A failed row-wise check (a range, a gap, an inf) also records how
+many rows broke it and the first few (entity, timestamp, value), counted on the validated frame,
+for the plain-language sentence on its Data Docs page (``amad.telemetry.docs_site``).
+
+``ValidationReport.save(location)`` writes ``report.json``, ``gx_result.json`` and
+``data_docs.html`` to a local folder or an ``s3://bucket/prefix`` (``amad.storage.store``);
+``read_report(location)`` reads ``report.json`` back from either. This module never imports GX;
+the Data Docs page is rendered from GX's result dict by ``amad.telemetry.docs_site``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +25,14 @@ import numpy as np
 import pandas as pd
 
 from amad.files import atomic_write
+from amad.storage.store import store_from_uri
+from amad.telemetry import docs_site
 from amad.telemetry.schema import DT_S
+
+REPORT_FILE = "report.json"
+_ROW_WISE = ("_min_to_be_between", "_max_to_be_between", "_sum_numeric_to_be_between")
+_NULL_SHARE = "expect_column_proportion_of_non_null_values_to_be_between"
+_FIRST_ROWS = 3  # offending rows quoted on the Data Docs page
 
 
 def _message(result: dict[str, Any], meta: dict[str, Any], exception: dict[str, Any]) -> str:
@@ -60,6 +73,8 @@ def _entry(r: Any) -> dict[str, Any]:
         "description": meta.get("description"),
         "message": _message(result, {**meta, "column": kwargs.get("column")}, exception),
         "observed": result.get("observed_value"),
+        "bounds": {k: kwargs[k] for k in ("min_value", "max_value") if kwargs.get(k) is not None},
+        "unexpected_count": result.get("unexpected_count"),
         "raised_exception": bool(exception.get("raised_exception")),
     }
 
@@ -76,8 +91,8 @@ class ValidationReport:
     warnings: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     statistics: dict[str, Any] = field(default_factory=dict)
+    entities: dict[str, int] = field(default_factory=dict)  # rows per entity in the batch
     gx_result: Any = None
-    renderer: Callable[[Any], str] | None = field(default=None, repr=False)
 
     @property
     def failed_checks(self) -> list[str]:
@@ -105,29 +120,69 @@ class ValidationReport:
             "warnings": self.warnings,
             "skipped": self.skipped,
             "statistics": self.statistics,
+            "entities": self.entities,
         }
 
-    def write(self, directory: str | Path) -> Path:
-        """``report.json`` and, when the suite ran, ``gx_result.json`` and ``data_docs.html``."""
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        _write_text(out / "report.json", json.dumps(self.to_dict(), indent=2, default=str))
-        if self.gx_result is not None:
-            _write_text(
-                out / "gx_result.json",
-                json.dumps(self.gx_result.to_json_dict(), indent=2, default=str),
-            )
-            if self.renderer is not None:
-                _write_text(out / "data_docs.html", self.renderer(self.gx_result))
+    def gx_dict(self) -> dict[str, Any] | None:
+        """GX's result as JSON-ready dicts (None when the suite never ran)."""
+        return None if self.gx_result is None else dict(self.gx_result.to_json_dict())
+
+    def files(self, summary: Mapping[str, Any] | None = None) -> dict[str, bytes]:
+        """The report's files by name: ``report.json``, ``gx_result.json`` when the suite ran,
+        and ``data_docs.html`` (its Data Docs page; ``summary`` from
+        ``docs_site.batch_summary`` names its sha256 and outcome and links the site's index)."""
+        report, gx = self.to_dict(), self.gx_dict()
+        out = {REPORT_FILE: _json_bytes(report)}
+        if gx is not None:
+            out["gx_result.json"] = _json_bytes(gx)
+        nav = None if summary is None else f"../{docs_site.SITE}/{docs_site.INDEX}"
+        if summary is None:
+            status = "accepted" if self.success else "rejected"
+            summary = docs_site.batch_summary(report, gx, sha="", status=status)
+        out["data_docs.html"] = docs_site.render_batch_page(
+            report, gx, summary, index_href=nav
+        ).encode()
         return out
 
+    def save(self, location: str | Path, summary: Mapping[str, Any] | None = None) -> str:
+        """Write ``files(summary)`` under ``location`` (a folder or ``s3://bucket/prefix``);
+        returns the location."""
+        return save_files(self.files(summary), location)
 
-def _write_text(path: Path, text: str) -> None:
-    atomic_write(path, text)
+    def write(self, directory: str | Path, summary: Mapping[str, Any] | None = None) -> Path:
+        """``files(summary)`` into a local folder (atomic writes); returns the folder."""
+        return Path(save_files(self.files(summary), Path(directory)))
+
+
+def save_files(files: Mapping[str, bytes], location: str | Path) -> str:
+    """Write report ``files`` under ``location``: a folder (atomic writes) or an
+    ``s3://bucket/prefix`` (one object each); returns the location."""
+    text = str(location)
+    if not text.startswith("s3://"):
+        out = Path(text)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            atomic_write(out / name, data)
+        return text
+    store = store_from_uri(text)
+    for name, data in files.items():
+        store.put_bytes(name, data)
+    return text.rstrip("/")
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return json.dumps(obj, indent=2, default=str).encode()
+
+
+def read_report(location: str | Path) -> dict[str, Any]:
+    """The ``report.json`` saved under ``location`` (a folder or ``s3://bucket/prefix``)."""
+    data, _etag = store_from_uri(location).get_bytes(REPORT_FILE)
+    loaded: dict[str, Any] = json.loads(data)
+    return loaded
 
 
 def _plain_observed(result: Any) -> None:
-    """numpy scalars -> Python numbers in observed values (GX's renderer mis-reads numpy 2's repr)."""
+    """numpy scalars -> Python numbers in observed values (JSON and the pages show them plainly)."""
     for r in result.results:
         observed = (r.result or {}).get("observed_value")
         if isinstance(observed, np.generic):
@@ -135,11 +190,16 @@ def _plain_observed(result: Any) -> None:
 
 
 def summarise(
-    name: str, frame: pd.DataFrame, result: Any, renderer: Callable[[Any], str] | None = None
+    name: str,
+    frame: pd.DataFrame,
+    result: Any,
+    *,
+    keys: tuple[str, str] | None = None,
 ) -> ValidationReport:
-    """A report from a GX suite result; ``renderer`` makes its Data Docs HTML."""
+    """A report from a GX suite result; ``keys`` (the timestamp and entity columns) name the
+    first offending rows of row-wise checks and count the rows per entity."""
     _plain_observed(result)
-    entries = [_entry(r) for r in result.results if not r.success]
+    entries = [_with_rows(_entry(r), r, frame, keys) for r in result.results if not r.success]
     unusable = {e["column"] for e in entries if e["check"] == "dtype" and e["column"]}
     unusable |= set(_missing_columns(result))
     errors, warnings, skipped = [], [], []
@@ -164,9 +224,53 @@ def summarise(
         warnings=warnings,
         skipped=skipped,
         statistics={k: v for k, v in stats.items() if isinstance(v, int | float)},
+        entities=_entity_rows(frame, keys),
         gx_result=result,
-        renderer=renderer,
     )
+
+
+def _with_rows(
+    entry: dict[str, Any], r: Any, frame: pd.DataFrame, keys: tuple[str, str] | None
+) -> dict[str, Any]:
+    """``entry`` plus ``rows_affected`` and ``first_rows`` where the check is row-wise: a value
+    outside the expectation's bounds (a min, max or per-row count) or a null."""
+    kwargs = r.expectation_config.kwargs
+    column, kind = kwargs.get("column"), r.expectation_config.type
+    if column not in frame.columns or entry["raised_exception"]:
+        return entry
+    values = frame[column]
+    if kind == _NULL_SHARE:
+        bad = values.isna()
+    elif kind.endswith(_ROW_WISE) and pd.api.types.is_numeric_dtype(values):
+        bad = pd.Series(False, index=frame.index)
+        if kwargs.get("min_value") is not None:
+            bad |= values < kwargs["min_value"]
+        if kwargs.get("max_value") is not None:
+            bad |= values > kwargs["max_value"]
+    else:
+        return entry
+    first = frame.loc[bad].head(_FIRST_ROWS)
+    rows = [{"value": _plain(row[column]),
+             **({"timestamp": str(row[keys[0]]), "entity": str(row[keys[1]])}
+                if keys and set(keys) <= set(frame.columns) else {})}
+            for _, row in first.iterrows()]  # fmt: skip
+    return {**entry, "rows_affected": int(bad.sum()), "first_rows": rows}
+
+
+def _entity_rows(frame: pd.DataFrame, keys: tuple[str, str] | None) -> dict[str, int]:
+    if keys is None or keys[1] not in frame.columns:
+        return {}
+    counts = frame[keys[1]].astype(str).value_counts(dropna=True)
+    return {str(k): int(v) for k, v in sorted(counts.items())}
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-safe scalar: numbers as Python numbers (inf and NaN as text), the rest as text."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
+    return value if isinstance(value, int | float | bool) else str(value)
 
 
 _STEP_CHECKS = frozenset({"cadence", "max_gap", "timestamps_increasing"})  # on the time deltas

@@ -117,7 +117,7 @@ def test_report_files_hold_json_and_data_docs(tmp_path: Path) -> None:
     assert json.loads((out / "gx_result.json").read_text())["success"] is False
     html = (out / "data_docs.html").read_text()
     assert html.lstrip().lower().startswith("<!doctype html") or "<html" in html
-    assert "Validation" in html and "maximum value" in html
+    assert "Validation" in html and "1 row has a above the contract&#x27;s max 100" in html
 
 
 def test_validate_bytes_reports_pre_parse_failures() -> None:
