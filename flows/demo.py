@@ -10,10 +10,12 @@ each entity's champion, waits (bounded) for the notifications, prints each entit
 and a per-entity summary, and stops the receiver and the stack whatever happens. Flows run on
 Prefect's ephemeral API with all state under ``--state-dir``.
 
-    python -m flows.demo [--state-dir runs/demo] [--keep-state] [--pca-gate] [--verbose]
+    python -m flows.demo [--state-dir runs/demo] [--keep-state] [--no-pca-gate] [--verbose]
 
 Every run starts from an empty state folder (a stack left behind by a killed run is stopped
-first) unless ``--keep-state``, so ``make demo`` can be repeated.
+first) unless ``--keep-state``, so ``make demo`` can be repeated. The first champion of each
+entity must beat PCA on the evaluation window, as ``params.yaml`` has it (``promote``);
+``--no-pca-gate`` promotes it without that comparison.
 """
 
 from __future__ import annotations
@@ -79,8 +81,8 @@ def _load_stack_env(env_file: Path) -> None:
 
 def _overrides(workspace: Path, pca_gate: bool) -> dict[str, Any]:
     """The demo's deviations from params.yaml: registry in the stack's S3 bucket, data in the
-    workspace, the fleet (entities one after another on the default runner), and (unless
-    ``--pca-gate``) no PCA gate for the first champion."""
+    workspace, the fleet (entities one after another on the default runner), and (only with
+    ``--no-pca-gate``) no PCA gate for the first champion."""
     from flows.demo_steps import FLEET
 
     gate = {} if pca_gate else {"promote.require_beats_pca": False}
@@ -103,12 +105,6 @@ def _workspace(workspace: Path) -> None:
     os.chdir(workspace)  # runs/ (window sets, bundles, evaluations) lands here
     versioning.init_repo(workspace, no_scm=True)
     versioning.run_dvc(["remote", "add", "--default", "--force", "storage", DVC_REMOTE], workspace)
-
-
-PCA_NOTE = (
-    "note: the PCA gate for the first champion is OFF in this demo (params.yaml keeps it on;\n"
-    "      run with --pca-gate to apply it). The challenger's and PCA's VUS-PR are printed."
-)
 
 
 def _run(state: Path, progress: Progress, *, pca_gate: bool) -> int:
@@ -148,7 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--verbose", action="store_true", help="show Prefect's INFO logs")
     parser.add_argument(
-        "--pca-gate", action="store_true", help="promote the first model only if it beats PCA"
+        "--no-pca-gate",
+        dest="pca_gate",
+        action="store_false",
+        help="promote the first model without requiring that it beats PCA (default: required)",
     )
     args = parser.parse_args(argv)
     state = Path(args.state_dir).resolve()
@@ -160,8 +159,6 @@ def main(argv: list[str] | None = None) -> int:
     state.mkdir(parents=True, exist_ok=True)
     _prefect_env(state, args.verbose)
     progress = Progress()
-    if not args.pca_gate:
-        print(PCA_NOTE)
     code = _run(state, progress, pca_gate=args.pca_gate)
     print(f"Demo finished in {progress.total():.0f} s (state in {state}).")
     return code

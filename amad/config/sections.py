@@ -117,6 +117,9 @@ class ModelConfig(_Section):
     # mixed: all channels in one token; independent: channels folded into the batch, shared
     # weights and a learned channel embedding (PatchTST style)
     channels: Literal["mixed", "independent"] = "mixed"
+    # weight of the spread term in the normalized score (amad/detector/spread.py): how unusual
+    # each channel's local variability is against validation (a stuck or a noisy channel); 0: off
+    spread: float = Field(0.0, ge=0.0)
 
     @model_validator(mode="before")
     @classmethod

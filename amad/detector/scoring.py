@@ -52,6 +52,7 @@ import torch
 from tqdm.auto import tqdm
 
 from amad.config import ScoreConfig, WindowConfig
+from amad.detector.spread import calibrate_spread, spread_term
 from amad.errors import ConfigError, DataError
 from amad.evaluation.metrics import auc_roc
 from amad.nn import losses
@@ -151,14 +152,17 @@ def _window_terms(
     channels: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Squared error, error / ``scale (c,)`` and discrepancy of one batch: all (b, t). With
-    ``channels (S,)`` only those channels' errors are averaged (all stay model inputs)."""
+    ``channels (S,)`` only those channels' errors are averaged (all stay model inputs); with
+    ``model.spread`` on, the normalized term adds the window's spread term (amad.detector.spread)."""
     out = model(batch, latents=False)
     err = (out.recon.float() - batch).pow(2)  # (b, t, c)
     dis = losses.association_discrepancy(out.local, out.global_).float()  # (b, t)
     normalized = err / scale
     if channels is not None:
         err, normalized = err[..., channels], normalized[..., channels]  # (b, t, S)
-    return err.mean(dim=-1), normalized.mean(dim=-1), dis
+    spread = spread_term(model, batch, channels)  # (b,) or None (model.spread off)
+    norm = normalized.mean(dim=-1) if spread is None else normalized.mean(dim=-1) + spread[:, None]
+    return err.mean(dim=-1), norm, dis
 
 
 def _channel_index(
@@ -240,6 +244,7 @@ def calibrate(model: torch.nn.Module, val_windows: np.ndarray, *, batch_size: in
     scale.copy_(mean_err.clamp_min(floor))
     std = float(dis.std()) if dis.numel() > 1 else 1.0
     stats_.copy_(torch.tensor([float(dis.mean()), std + 1e-12], device=device))
+    calibrate_spread(model, val_windows, batch_size=batch_size)
     log.info("score calibration: channel error scale %.3g..%.3g, dis %.4g +- %.3g",
              float(scale.min()), float(scale.max()), float(stats_[0]), float(stats_[1]))  # fmt: skip
 

@@ -14,7 +14,9 @@ anomaly score is normalised with (``amad.detector.scoring``): ``score_channel_sc
 mean squared reconstruction error, and ``score_dis_stats (2,)``, the mean and standard deviation
 of the per-step association discrepancy. They are not trained: ``amad.detector.train.fit`` sets them from
 the validation windows after training (like BatchNorm's running statistics), so they are saved
-and loaded with the weights. A fresh model holds ones and (0, 1), i.e. no normalisation.
+and loaded with the weights. A fresh model holds ones and (0, 1), i.e. no normalisation. With
+``model.spread > 0`` a third, ``score_spread_stats (2, c)``, holds each channel's validation
+mean and std of its windows' log spread (``amad.detector.spread``).
 
 Hidden-step reconstruction (``hide_passes = m >= 2``). A reconstruction model that sees a step
 can copy it, anomalies included. With hiding on, step ``i`` belongs to phase
@@ -139,6 +141,10 @@ class AMAD(nn.Module):
         self.score_dis_stats: Tensor
         self.register_buffer("score_channel_scale", torch.ones(n_channels))  # (c,)
         self.register_buffer("score_dis_stats", torch.tensor([0.0, 1.0]))  # (mean, std)
+        if cfg.spread > 0:  # only then, so bundles without the spread term keep their state dict
+            self.score_spread_stats: Tensor
+            spread_stats = torch.stack([torch.zeros(n_channels), torch.ones(n_channels)])
+            self.register_buffer("score_spread_stats", spread_stats)  # (2, c): mean, std
 
     def _check(self, x: Tensor) -> None:
         if x.ndim != 3:

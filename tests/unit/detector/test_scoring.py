@@ -18,6 +18,7 @@ from amad.detector.scoring import (
     validate_series,
     window_scores,
 )
+from amad.detector.spread import EPS, SPREAD_CLIP, spread_weight
 from amad.detector.thresholds import fit_threshold, pot_threshold
 from amad.errors import ConfigError, DataError
 from amad.nn.model import AMAD, ModelOutput
@@ -305,3 +306,51 @@ def test_score_channels_in_the_config_apply_once_resolved_to_indices(tiny_model:
     np.testing.assert_allclose(
         score_series(tiny_model, x, resolved, wcfg).reconstruction, explicit.reconstruction
     )
+
+
+# ------------------------------------------------------------------ the spread term
+
+
+def test_spread_is_off_by_default_and_keeps_the_state_dict() -> None:
+    plain = AMAD(TINY, n_channels=3)
+    spread = AMAD(TINY.model_copy(update={"spread": 1.0}), n_channels=3)
+    assert "score_spread_stats" not in plain.state_dict()
+    assert set(spread.state_dict()) - set(plain.state_dict()) == {"score_spread_stats"}
+    assert spread_weight(plain) == 0.0 and spread_weight(spread) == 1.0
+
+
+def test_spread_statistics_are_the_validation_log_spread_per_channel() -> None:
+    torch.manual_seed(0)
+    model = AMAD(TINY.model_copy(update={"spread": 1.0}), n_channels=3).eval()
+    val = np.random.default_rng(0).normal(size=(40, 20, 3)).astype(np.float32)
+    val[..., 2] *= 10.0
+    calibrate(model, val, batch_size=16)
+    logs = np.log(np.diff(val.astype(np.float64), axis=1).std(axis=1) + EPS)  # (n, c)
+    mean, std = model.score_spread_stats.double().numpy()
+    np.testing.assert_allclose(mean, logs.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(std, logs.std(axis=0, ddof=1), rtol=1e-4)
+
+
+def test_spread_term_flags_a_stuck_and_a_noisy_channel_only_when_on() -> None:
+    torch.manual_seed(0)
+    model = AMAD(TINY.model_copy(update={"spread": 2.0}), n_channels=3).eval()
+    rng = np.random.default_rng(1)
+    calibrate(model, rng.normal(size=(60, 20, 3)).astype(np.float32))
+    test = rng.normal(size=(3, 20, 3)).astype(np.float32)
+    test[1, :, 0] = 0.7  # stuck
+    test[2, :, 1] *= 30.0  # noisy
+    with_term = window_scores(model, test).normalized  # (n, t)
+    model.cfg = model.cfg.model_copy(update={"spread": 0.0})
+    without = window_scores(model, test).normalized
+    added = (with_term - without).mean(axis=1)  # the weighted term, constant within a window
+    np.testing.assert_allclose(with_term - without, added[:, None] * np.ones((1, 20)), atol=1e-5)
+    # a clipped channel adds (weight / channels) x SPREAD_CLIP ** 2; a normal window far less
+    assert added[1] >= 2.0 * SPREAD_CLIP**2 / 3 and added[2] >= 2.0 * SPREAD_CLIP**2 / 3
+    assert added[0] < 2.0 * 3.0
+    # score.channels restrict the term too: the stuck channel 0 left out, window 1 is normal
+    model.cfg = model.cfg.model_copy(update={"spread": 2.0})
+    picked = np.array([1, 2])
+    on = window_scores(model, test, channels=picked).normalized
+    model.cfg = model.cfg.model_copy(update={"spread": 0.0})
+    off = window_scores(model, test, channels=picked).normalized
+    assert (on - off)[1].mean() < 2.0 * 3.0 and (on - off)[2].mean() >= 2.0 * SPREAD_CLIP**2 / 2
