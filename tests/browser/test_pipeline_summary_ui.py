@@ -2,11 +2,12 @@
 --server`` by headless Chromium.
 
 A tiny pipeline (``tests/flows/helpers.py``: one entity, one epoch, registry in the stack's
-``amad-models`` bucket) runs in a subprocess against the stack's Prefect server and S3, the way
-a person's shell would after ``source .stack/env``. Then Chromium checks that the runs page lists
-the ``pipeline`` run and that the run's ``pipeline-summary`` artifact page renders the summary
-table, whose presigned champion links resolve; it takes a screenshot of that page (copied to
-``$AMAD_SCREENSHOT_DIR/ui-pipeline-summary.png`` when set: the README's ``docs/`` image).
+``amad-models`` bucket) runs in a subprocess against the session's stack (``conftest.ui_stack``),
+the way a person's shell would after ``source .stack/env``. Then Chromium checks that the runs
+page lists the ``pipeline`` run; that the run's ``pipeline-summary`` artifact page renders the
+summary table, with a presigned champion link that resolves, and takes a screenshot of it
+(copied to ``$AMAD_SCREENSHOT_DIR/ui-pipeline-summary.png`` when set: the README's ``docs/``
+image); and that the scores plot's embedded PNG survives the UI's markdown.
 
 Skips with a reason where ``/usr/bin/chromium`` (Debian's ``chromium`` package) is absent.
 """
@@ -26,19 +27,16 @@ from typing import Any
 
 import pytest
 
-from amad.devstack.stack import stack_down, stack_up
-from tests.browser.test_prefect_ui import CHROMIUM, chromium
+from tests.browser.chromium import chromium, needs_chromium
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = "ui-pipeline-summary.png"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (apt chromium)"),
-]
+pytestmark = [pytest.mark.slow, needs_chromium]
 
-# Runs in the subprocess: a workspace with two good batches, the pipeline, then the artifact's
-# id from the Prefect client. Prints one JSON line last.
+# Runs in the subprocess: a workspace with two good batches, the pipeline, then the ids of its
+# summary artifact and of the scores plot (a subflow's) from the Prefect client. Prints one JSON
+# line last.
 PIPELINE_RUN = """
 import json, sys
 from pathlib import Path
@@ -55,8 +53,11 @@ run_id = state.state_details.flow_run_id
 with get_client(sync_client=True) as client:
     found = client.read_artifacts(
         artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["pipeline-summary"])))
+    plots = client.read_artifacts(
+        artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["scores-vs-labels"])))
 ids = [str(a.id) for a in found if a.flow_run_id == run_id]
-print(json.dumps({"state": state.name, "run_id": str(run_id), "artifacts": ids}))
+print(json.dumps({"state": state.name, "run_id": str(run_id), "artifacts": ids,
+                  "plots": [str(a.id) for a in plots]}))
 """
 
 
@@ -64,7 +65,7 @@ def _stack_env(env_file: Path) -> dict[str, str]:
     """The ``export K=V`` lines of the stack's env file."""
     pairs = (ln.removeprefix("export ").split("=", 1) for ln in env_file.read_text().splitlines()
              if ln.startswith("export ") and "=" in ln)  # fmt: skip
-    return dict(pairs)  # type: ignore[arg-type]
+    return dict(pairs)
 
 
 def _run_pipeline(status: dict[str, Any], tmp_path: Path) -> tuple[dict[str, Any], str]:
@@ -88,31 +89,29 @@ def _run_pipeline(status: dict[str, Any], tmp_path: Path) -> tuple[dict[str, Any
     return json.loads(done.stdout.strip().splitlines()[-1]), output
 
 
-def test_the_pipeline_summary_renders_in_the_ui(tmp_path: Path) -> None:
-    root = tmp_path / "stack"
-    try:
-        status = stack_up(root, server=True)
-        ui = status["prefect"]["ui_url"]
-        result, output = _run_pipeline(status, tmp_path)
-        assert result["state"] == "Completed" and len(result["artifacts"]) == 1, result
-        runs = chromium(f"{ui}/runs", tmp_path / "chrome", ["--dump-dom"])
-        page = f"{ui}/artifacts/artifact/{result['artifacts'][0]}"
-        shot = tmp_path / SCREENSHOT
-        dom = chromium(page, tmp_path / "chrome",
-                       ["--dump-dom", f"--screenshot={shot}", "--window-size=1400,1000"])  # fmt: skip
-        links = [html.unescape(u) for u in re.findall(r'href="([^"]+)"', dom)]
-        s3 = status["s3"]["endpoint"]
-        pointer = next(u for u in links if u.startswith(s3) and "/champion.json?" in u)
-        with urllib.request.urlopen(pointer, timeout=10) as resp:
-            assert json.loads(resp.read())["version"]  # the champion pointer itself
-    finally:
-        stack_down(root)
+def test_the_pipeline_summary_renders_in_the_ui(ui_stack: dict[str, Any], tmp_path: Path) -> None:
+    ui, s3 = ui_stack["prefect"]["ui_url"], ui_stack["s3"]["endpoint"]
+    result, output = _run_pipeline(ui_stack, tmp_path)
+    assert result["state"] == "Completed" and len(result["artifacts"]) == 1, result
+    runs = chromium(f"{ui}/runs", tmp_path / "chrome", ["--dump-dom"])
     assert "Something went wrong" not in runs and "pipeline" in runs
+
+    shot = tmp_path / SCREENSHOT
+    dom = chromium(f"{ui}/artifacts/artifact/{result['artifacts'][0]}", tmp_path / "chrome",
+                   ["--dump-dom", f"--screenshot={shot}", "--window-size=1400,1000"])  # fmt: skip
     assert "unit-1" in dom and "promoted" in dom, dom[-3000:]  # the summary table, rendered
     assert "Data version" in dom and "file://" not in dom
-    assert "Timeouts in worker threads" not in output  # routed to DEBUG by flows.limits
+    links = [html.unescape(u) for u in re.findall(r'href="([^"]+)"', dom)]
+    pointer = next(u for u in links if u.startswith(s3) and "/champion.json?" in u)
+    with urllib.request.urlopen(pointer, timeout=10) as resp:
+        assert json.loads(resp.read())["version"]  # the champion pointer itself, presigned
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("AMAD_SCREENSHOT_DIR"):
         out = Path(os.environ["AMAD_SCREENSHOT_DIR"])
         out.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, out / SCREENSHOT)
+
+    plot = chromium(f"{ui}/artifacts/artifact/{result['plots'][0]}", tmp_path / "chrome",
+                    ["--dump-dom"])  # fmt: skip
+    assert 'src="data:image/png;base64,' in plot  # the embedded PNG survives the UI's markdown
+    assert "Timeouts in worker threads" not in output  # routed to DEBUG by flows.limits

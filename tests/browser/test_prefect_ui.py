@@ -8,45 +8,19 @@ page is rendered with ``--dump-dom`` after a virtual-time budget, so the UI has 
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from amad.devstack.stack import stack_down, stack_up
+from tests.browser.chromium import chromium, needs_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (apt chromium)"),
-]
+pytestmark = [pytest.mark.slow, needs_chromium]
 
 
-def chromium(url: str, profile: Path, action: list[str]) -> str:
-    """Headless Chromium on ``url`` with ``action`` (``--dump-dom``, ``--screenshot=...``) after
-    a virtual-time budget; its stdout (the DOM for ``--dump-dom``)."""
-    cmd = [
-        str(CHROMIUM),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-        "--virtual-time-budget=15000",
-        *action,
-        url,
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
-
-
-def test_ui_of_a_stack_on_a_free_port_renders(tmp_path: Path) -> None:
-    root = tmp_path / "stack"
-    try:
-        prefect = stack_up(root, server=True)["prefect"]
-        assert prefect["port"] != 4200
-        dom = chromium(f"{prefect['ui_url']}/runs", tmp_path / "chrome", ["--dump-dom"])
-    finally:
-        stack_down(root)
+def test_ui_of_a_stack_on_a_free_port_renders(ui_stack: dict[str, Any], tmp_path: Path) -> None:
+    prefect = ui_stack["prefect"]
+    assert prefect["port"] != 4200
+    dom = chromium(f"{prefect['ui_url']}/runs", tmp_path / "chrome", ["--dump-dom"])
     assert "Something went wrong" not in dom
     assert "Runs" in dom
