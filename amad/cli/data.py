@@ -154,8 +154,8 @@ def validate_cmd(files: tuple[str, ...], report_dir: str | None, config_path: st
     for name in files:
         data = Path(name).read_bytes()
         report, _ = validate_bytes(data, contract, name=name, reference=reference)
-        where = Path(report_dir or cfg.contract.reports_dir) / sha256_bytes(data)
-        report.write(where)
+        base = str(report_dir or cfg.contract.reports_dir).rstrip("/")  # a folder or s3://
+        where = report.save(f"{base}/{sha256_bytes(data)}")
         click.echo(f"{report.summary()} [report: {where}]")
         if not report.success:
             rejected.append(name)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import mimetypes
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -174,6 +175,9 @@ class S3Store:
         self, key: str, data: bytes, *, if_match: str | None = None, if_none_match: bool = False
     ) -> str:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key), "Body": data}
+        content_type, _ = mimetypes.guess_type(key)
+        if content_type:  # a presigned link to an .html page then opens as a page (AWS S3
+            kwargs["ContentType"] = content_type  # stores binary/octet-stream otherwise)
         if if_match is not None:
             kwargs["IfMatch"] = if_match
         if if_none_match:

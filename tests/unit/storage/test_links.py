@@ -40,3 +40,11 @@ def test_a_presigned_link_resolves_on_seaweedfs(s3_store: S3Store) -> None:
         urllib.request.urlopen(unsigned, timeout=10)
     err.value.close()
     assert err.value.code == 403
+
+
+def test_pages_are_stored_with_their_content_type(moto_store: S3Store) -> None:
+    moto_store.put_bytes("site/index.html", b"<h1>x</h1>")
+    moto_store.put_bytes("blob", b"\x00")
+    head = moto_store.client.head_object
+    assert head(Bucket=moto_store.bucket, Key="site/index.html")["ContentType"] == "text/html"
+    assert head(Bucket=moto_store.bucket, Key="blob")["ContentType"] != "text/html"
