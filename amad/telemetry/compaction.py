@@ -50,8 +50,11 @@ def day_parts(data_dir: str | Path) -> dict[str, list[str]]:
 
 
 def _merged(root: Path, rels: list[str], contract: Contract) -> pa.Table:
-    """The parts' rows as one table, sorted by time (stable, so ties keep path order)."""
-    tables = [dataset.entity_as_text(pq.read_table(root / rel), contract.entity) for rel in rels]
+    """The parts' rows as one table, sorted by time (stable, so ties keep path order); the parts'
+    schema is kept when they share one, else the entity id is read as text (``load_dataset``)."""
+    tables = [pq.read_table(root / rel) for rel in rels]
+    if any(not t.schema.equals(tables[0].schema) for t in tables):
+        tables = [dataset.entity_as_text(t, contract.entity) for t in tables]
     table = pa.concat_tables(tables, promote_options="permissive")
     return table.sort_by([(contract.timestamp, "ascending")])
 

@@ -196,10 +196,10 @@ def known_keys(data_dir: str | Path, contract: Contract, frame: pd.DataFrame) ->
         folder = _partition_dir(entity, day)
         for rel in sorted(p for p in parts if p.startswith(folder + "/")):
             table = pq.read_table(root / rel, columns=[contract.entity, contract.timestamp])
-            tables.append(table)
+            tables.append(entity_as_text(table, contract.entity))
     if not tables:
         return pd.MultiIndex.from_arrays([[], []])
-    known = pa.concat_tables(tables).to_pandas()
+    known = pa.concat_tables(tables, promote_options="permissive").to_pandas()
     ts = pd.to_datetime(known[contract.timestamp], utc=True).dt.as_unit("ns")
     return pd.MultiIndex.from_arrays([known[contract.entity].astype("string"), ts])
 

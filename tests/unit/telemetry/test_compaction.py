@@ -105,17 +105,19 @@ def test_the_same_parts_compact_to_the_same_bytes(
     assert dataset.tree_digest(data) == dataset.tree_digest(other)
 
 
-def test_a_later_batch_and_a_second_compaction_keep_every_row(data: Path, tmp_path: Path) -> None:
+def test_later_batches_and_a_second_compaction_keep_every_row(data: Path, tmp_path: Path) -> None:
     compaction.compact(data, CONTRACT)
-    late = tmp_path / "late.csv"
-    late.write_bytes(to_csv_bytes(batch(BATCHES)))
-    report = ingest([late], CFG, data, tmp_path / "q", reports_dir=tmp_path / "reports")
-    assert report.outcomes[0].status == "accepted"
+    late = []
+    for b in (BATCHES, BATCHES + 1):  # the second one is checked against two parts of its day
+        late.append(tmp_path / f"late{b}.csv")
+        late[-1].write_bytes(to_csv_bytes(batch(b)))
+    report = ingest(late, CFG, data, tmp_path / "q", reports_dir=tmp_path / "reports")
+    assert [o.status for o in report.outcomes] == ["accepted"] * 2
     fp = dataset.entity_fingerprints(data)
     rows = dataset.load_dataset(data, CONTRACT)
-    assert len(rows) == (BATCHES + 1) * 30 * len(ENTITIES)
+    assert len(rows) == (BATCHES + 2) * 30 * len(ENTITIES)
     done = compaction.compact(data, CONTRACT)  # the compacted part is superseded in turn
-    assert [d["parts"] for d in done] == [2, 2]
+    assert [d["parts"] for d in done] == [3, 3]
     assert len(files_on_disk(data)) == 2
     pd.testing.assert_frame_equal(dataset.load_dataset(data, CONTRACT), rows)
     assert dataset.entity_fingerprints(data) == fp
