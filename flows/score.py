@@ -9,10 +9,15 @@ run ends in a named Completed state ("NoChampion", "NothingToScore"), not a fail
 batch's flags become alerts through the ``alerts`` subflow (``flows.alerts``: stored under
 ``output_uri/alerts/``, an ``amad.alert.opened`` event and a notification per new alert).
 
+Champions are kept under ``work_dir/bundles/`` across runs (``amad.storage.bundle_cache``): a
+copy is reused only while every file matches the registry's record of that version, so an hourly
+run downloads only the champions that changed.
+
 Per entity (``model.scope: entity``): each entity's rows are scored by that entity's champion
 (``models/<name>/entities/<entity>/``), after the last ``windows.length - 1`` rows kept from its
 previous batch (``amad.detector.cadence``, kept in ``output_uri`` under ``context/``), so an
-hourly batch of 60 rows, or a single row, is scored with full context. Results go under
+hourly batch of 60 rows, or a single row, is scored with full context; ``fleet.threads``
+entities are scored at once. Results go under
 ``output_uri/<model>/fleet-<champions id>/<batch name>/``; entities with no champion, or still
 warming up, are listed under ``unscored``. Without any entity champion the model-wide champion
 scores every entity as before.
@@ -30,6 +35,7 @@ from prefect.states import Completed
 
 from amad import stages
 from amad.detector import cadence
+from amad.storage.bundle_cache import fetch_cached
 from amad.storage.registry import Registry, list_entities
 from amad.storage.store import store_from_config, store_from_uri
 from amad.telemetry import ingest
@@ -41,19 +47,19 @@ NO_CHAMPION = "NoChampion"
 
 @task(name="fetch-champion", **STORAGE_RETRIES)
 def fetch_champion(dest: str, context: dict[str, Any]) -> dict[str, str] | None:
-    """The champion's version id and local bundle path (verified), or None without one."""
+    """The champion's version id and local bundle path (verified; cached), or None without one."""
     cfg = run_config(context)
     registry = Registry(store_from_config(cfg.publish), cfg.publish.model_name)
     pointer = registry.champion()
     if pointer is None:
         return None
-    path = registry.fetch(pointer.version, Path(dest) / pointer.version)
+    path = fetch_cached(registry, pointer.version, Path(dest) / pointer.version)
     return {"version": pointer.version, "bundle_dir": str(path)}
 
 
 @task(name="fetch-entity-champions", **STORAGE_RETRIES)
 def fetch_entity_champions(dest: str, context: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """Every entity's champion (version id and verified local bundle); {} without any."""
+    """Every entity's champion (version id and verified local bundle, cached); {} without any."""
     cfg = run_config(context)
     store = store_from_config(cfg.publish)
     out: dict[str, dict[str, str]] = {}
@@ -61,7 +67,8 @@ def fetch_entity_champions(dest: str, context: dict[str, Any]) -> dict[str, dict
         registry = Registry(store, cfg.publish.model_name, entity=entity)
         pointer = registry.champion()
         if pointer is not None:
-            path = registry.fetch(pointer.version, Path(dest) / entity / pointer.version)
+            where = Path(dest) / "entities" / entity / pointer.version
+            path = fetch_cached(registry, pointer.version, where)
             out[entity] = {"version": pointer.version, "bundle_dir": str(path)}
     return out
 
@@ -142,10 +149,11 @@ def score(
     route_library_logs()
     mine = run_context(config_path, overrides, context).to_dict()
     run_dir = Path(work_dir) / str(flow_run.get_id() or "local")
-    champions = fetch_entity_champions(str(run_dir), mine)
+    cache = str(Path(work_dir) / "bundles")  # kept across runs: only new champions are fetched
+    champions = fetch_entity_champions(cache, mine)
     if champions:
         return _score_fleet(champions, source, output_uri, run_dir, mine)
-    champion = fetch_champion(str(run_dir), mine)
+    champion = fetch_champion(cache, mine)
     if champion is None:
         return Completed(name=NO_CHAMPION, message="no champion to score with yet")
     prefix = f"{run_config(mine).publish.model_name}/{champion['version']}"

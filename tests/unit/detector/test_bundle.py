@@ -193,3 +193,36 @@ def test_weights_that_do_not_fit_the_config_are_refused(bundle_dir: Path) -> Non
     (bundle_dir / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(ArtifactError, match=r"weights\.safetensors"):
         load_bundle(bundle_dir)
+
+
+def _rewrite_config(bundle_dir: Path, text: str) -> None:
+    """Replace config.yaml and re-hash it in the manifest (a consistent but changed bundle)."""
+    (bundle_dir / "config.yaml").write_text(text)
+    manifest = json.loads((bundle_dir / MANIFEST).read_text())
+    manifest["files"]["config.yaml"]["sha256"] = artifacts.sha256_file(bundle_dir / "config.yaml")
+    (bundle_dir / MANIFEST).write_text(json.dumps(manifest))
+
+
+def test_a_profiled_config_loads_as_it_was_resolved(tmp_path: Path, bundle_dir: Path) -> None:
+    # resolved with the cpu profile (d_model 64, length 100) and overrides laid over it: loading
+    # must not lay the profile over the resolved values again (the weights would not fit)
+    cfg = build_config(
+        {"profile": "cpu"},
+        {"model.d_model": 16, "model.n_heads": 2, "model.n_layers": 1, "model.d_ff": 16,
+         "model.proj_dim": 8, "windows.length": 20, "windows.score_stride": 10},
+    )  # fmt: skip
+    b = load_bundle(bundle_dir)
+    torch.manual_seed(0)
+    out = save_bundle(tmp_path / "profiled", model=AMAD(cfg.model, n_channels=N_CH), config=cfg,
+                      scaler=b.scaler, threshold=b.threshold, history=[],
+                      data_fingerprint="ab" * 32)  # fmt: skip
+    loaded = load_bundle(out)
+    assert loaded.config == cfg and loaded.config.profile == "cpu"
+    assert loaded.config.model.d_model == 16 and loaded.config.windows.length == 20
+
+
+@pytest.mark.parametrize("text", ["model: [unclosed\n", "model:\n  d_model: -3\n", "- a list\n"])
+def test_an_invalid_config_is_an_artifact_error(bundle_dir: Path, text: str) -> None:
+    _rewrite_config(bundle_dir, text)
+    with pytest.raises(ArtifactError, match=r"config\.yaml is invalid"):
+        load_bundle(bundle_dir)
