@@ -7,13 +7,16 @@
   seconds (SigV4 allows at most 7 days);
 - ``http(s)://...`` -> unchanged;
 - a local path (or ``file://``) -> ``None``: a page served from ``http://`` may not link to
-  ``file://`` (browsers refuse it), so callers show the path as text instead of a dead link.
+  ``file://`` (browsers refuse it), so callers show the path as text instead of a dead link;
+  likewise an ``s3://`` location when there are no credentials to sign with (logged).
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+
+from botocore.exceptions import NoCredentialsError
 
 from amad.storage.s3 import S3Store
 
@@ -52,7 +55,11 @@ def browser_link(
         raise ValueError(f"expires_s must be within 1..{MAX_EXPIRY_S}, got {expires_s}")
     bucket, key = split_s3_uri(text)
     client = (store or S3Store(bucket)).client
-    url: str = client.generate_presigned_url(
-        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s
-    )
+    try:
+        url: str = client.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s
+        )
+    except NoCredentialsError:  # nothing to sign with: the caller shows the location as text
+        log.warning("no S3 credentials to sign a link to %s; shown without a link", text)
+        return None
     return url

@@ -48,3 +48,15 @@ def test_pages_are_stored_with_their_content_type(moto_store: S3Store) -> None:
     head = moto_store.client.head_object
     assert head(Bucket=moto_store.bucket, Key="site/index.html")["ContentType"] == "text/html"
     assert head(Bucket=moto_store.bucket, Key="blob")["ContentType"] != "text/html"
+
+
+def test_no_credentials_means_no_link_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    assert browser_link("s3://bucket/site/index.html") is None
+    assert "no S3 credentials" in caplog.text
