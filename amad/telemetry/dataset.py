@@ -312,7 +312,7 @@ def commit_staged(data_dir: str | Path, sha: str) -> dict[str, Any]:
 
 
 def recover(data_dir: str | Path) -> list[str]:
-    """Finish interrupted ingests: commit completely staged batches, drop incomplete stagings.
+    """Finish interrupted ingests and compactions: commit complete stagings, drop the rest.
 
     Call it holding the dataset lock (``amad.telemetry.lock``): every staging folder is then a
     dead ingest's. One whose files are gone (a half-deleted folder) is dropped, not fatal: it
@@ -331,7 +331,7 @@ def recover(data_dir: str | Path) -> list[str]:
                 log.warning("dropped unrecoverable staging of %s: %s", staging.name[:12], exc)
                 continue
             done.append(staging.name)
-            log.warning("recovered interrupted ingest of batch %s", staging.name[:12])
+            log.warning("recovered interrupted ingest or compaction %s", staging.name[:12])
         else:
             shutil.rmtree(staging, ignore_errors=True)
             log.warning("dropped incomplete staging of batch %s", staging.name[:12])
