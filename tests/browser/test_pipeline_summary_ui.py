@@ -2,10 +2,11 @@
 --server`` by headless Chromium.
 
 A tiny pipeline (``tests/flows/helpers.py``: one entity, one epoch, registry in the stack's
-``amad-models`` bucket) runs in a subprocess against the session's stack (``conftest.ui_stack``),
+``amad-models`` bucket, validation reports and quarantine in ``amad-data``) runs in a subprocess against the session's stack (``conftest.ui_stack``),
 the way a person's shell would after ``source .stack/env``. Then Chromium checks that the runs
 page lists the ``pipeline`` run; that the run's ``pipeline-summary`` artifact page renders the
-summary table, with a presigned champion link that resolves, and takes a screenshot of it
+summary table, with a presigned champion link and a Data Docs link per batch that resolve
+(the page served as HTML), and takes a screenshot of it
 (copied to ``$AMAD_SCREENSHOT_DIR/ui-pipeline-summary.png`` when set: the README's ``docs/``
 image); and that the scores plot's embedded PNG survives the UI's markdown.
 
@@ -46,7 +47,9 @@ from flows.pipeline import pipeline
 from tests.flows.helpers import PARAMS, make_workspace
 
 overrides, batches = make_workspace(Path(sys.argv[1]))
-overrides.update({"publish.store": "s3", "publish.bucket": "amad-models"})
+overrides.update({"publish.store": "s3", "publish.bucket": "amad-models",
+                  "contract.reports_dir": "s3://amad-data/validation",
+                  "contract.quarantine_dir": "s3://amad-data/quarantine"})
 state = pipeline([str(b) for b in batches[:2]], config_path=PARAMS, overrides=overrides,
                  return_state=True)
 run_id = state.state_details.flow_run_id
@@ -105,6 +108,10 @@ def test_the_pipeline_summary_renders_in_the_ui(ui_stack: dict[str, Any], tmp_pa
     pointer = next(u for u in links if u.startswith(s3) and "/champion.json?" in u)
     with urllib.request.urlopen(pointer, timeout=10) as resp:
         assert json.loads(resp.read())["version"]  # the champion pointer itself, presigned
+    docs = [u for u in links if u.startswith(s3) and "/validation/site/batches/" in u]
+    assert len(docs) == 2, links  # one Data Docs page per batch, on the stack's S3
+    with urllib.request.urlopen(docs[0], timeout=10) as resp:
+        assert resp.headers.get_content_type() == "text/html" and b"b0.csv" in resp.read()
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("AMAD_SCREENSHOT_DIR"):
         out = Path(os.environ["AMAD_SCREENSHOT_DIR"])
