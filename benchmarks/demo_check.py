@@ -17,7 +17,7 @@ pipeline's PCA gate, ``amad.stages.evaluate_baseline``) on the evaluation part, 
 injected event there whether AMAD's threshold flags at least one of its steps.
 
     .venv/bin/python benchmarks/demo_check.py [--config params.yaml] [--layout demo|recipe]
-        [--entities e1,e2,e3] [--runs 1,3] [--seeds 0,1,2] [--set model.objective=forecast ...] [--spreads 0,1]
+        [--entities e1,e2,e3] [--runs 1,3] [--seeds 0,1,2] [--set model.objective=forecast ...] [--spreads 0,1,1:2]
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def demo_data(cfg: AmadConfig, run: int, entity: str = FLEET[0]) -> tuple[Series
 
 
 def check(
-    cfg: AmadConfig, series: SeriesData, events: Events, spreads: list[float] | None = None
+    cfg: AmadConfig, series: SeriesData, events: Events, spreads: list[str] | None = None
 ) -> dict[str, Any]:
     """AMAD and PCA metrics on the test split, and which events AMAD's threshold flags; with
     ``spreads``, AMAD's once per ``model.spread`` weight, the same trained model rescored."""
@@ -92,9 +92,11 @@ def check(
     }  # fmt: skip
     if not spreads:
         return {**out, **_amad_metrics(cfg, result.model, prepared, events)}
-    for weight in spreads:  # only the score reads the weight: no retraining
-        result.model.cfg = cfg.model.model_copy(update={"spread": weight})
-        out[f"spread={weight:g}"] = _amad_metrics(cfg, result.model, prepared, events)
+    for spec in spreads:  # "w" or "w:deadzone"; only the score reads them: no retraining
+        weight, _, deadzone = spec.partition(":")
+        update = {"spread": float(weight), "spread_deadzone": float(deadzone or 0.0)}
+        result.model.cfg = cfg.model.model_copy(update=update)
+        out[f"spread={spec}"] = _amad_metrics(cfg, result.model, prepared, events)
     return out
 
 
@@ -120,13 +122,15 @@ def main() -> None:
     parser.add_argument("--layout", choices=["demo", "recipe"], default="demo")
     parser.add_argument("--runs", default="1,3", help="demo layout: pipeline runs (1 and/or 3)")
     parser.add_argument("--set", action="append", default=[], dest="overrides")
-    parser.add_argument("--spreads", default="", help="rescore with these model.spread weights")
+    parser.add_argument(
+        "--spreads", default="", help="rescore with these model.spread[:spread_deadzone] values"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     base = dict(parse_override(o) for o in args.overrides)
-    spreads = [float(w) for w in args.spreads.split(",") if w]
+    spreads = [w for w in args.spreads.split(",") if w]
     if spreads:  # the model needs the spread statistics to be rescored with any weight
-        base["model.spread"] = max([*spreads, 1.0])
+        base["model.spread"] = 1.0
     if args.layout == "demo":
         cfg = load_config(args.config, base)
         for entity in args.entities.split(","):

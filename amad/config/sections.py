@@ -104,9 +104,10 @@ class ModelConfig(_Section):
     hide_passes: int = Field(0, ge=0, le=16)
     hide_block: int = Field(1, ge=1)
     # entity: one model per entity, each with its own windows, training, champion/challenger
-    # decision, registry champion and threshold (`fleet.entities` says which). A pooled `fleet`
-    # scope is not implemented yet, so it is not offered
-    scope: Literal["entity"] = "entity"
+    # decision, registry champion and threshold (`fleet.entities` says which). fleet: one set of
+    # weights trained on the windows of every entity (amad/detector/pooled.py), each entity
+    # keeping its own scaler, score statistics, threshold, decision and registry champion
+    scope: Literal["entity", "fleet"] = "entity"
     # what a window is trained to output (amad/nn/model.py): reconstruct = every step it sees
     # (Anomaly Transformer), hidden = hidden-step reconstruction (hide_passes >= 2; the default
     # when hide_passes is set and objective is not), forecast = causal attention and a one-sided
@@ -120,6 +121,8 @@ class ModelConfig(_Section):
     # weight of the spread term in the normalized score (amad/detector/spread.py): how unusual
     # each channel's local variability is against validation (a stuck or a noisy channel); 0: off
     spread: float = Field(0.0, ge=0.0)
+    # ... counting only the part of each channel's |z| above this dead zone (0: all of it)
+    spread_deadzone: float = Field(0.0, ge=0.0, lt=4.0)
 
     @model_validator(mode="before")
     @classmethod

@@ -38,6 +38,10 @@ def spread_weight(model: torch.nn.Module) -> float:
     return float(getattr(getattr(model, "cfg", None), "spread", 0.0))
 
 
+def _deadzone(model: torch.nn.Module) -> float:
+    return float(getattr(getattr(model, "cfg", None), "spread_deadzone", 0.0))
+
+
 def spread_term(
     model: torch.nn.Module, batch: torch.Tensor, channels: torch.Tensor | None = None
 ) -> torch.Tensor | None:
@@ -47,7 +51,8 @@ def spread_term(
     if weight <= 0:
         return None
     stats = torch.as_tensor(model.score_spread_stats).to(batch.device)  # (2, c)
-    z = ((log_spread(batch) - stats[0]) / stats[1]).clamp(-SPREAD_CLIP, SPREAD_CLIP).pow(2)
+    z = ((log_spread(batch) - stats[0]) / stats[1]).abs().clamp_max(SPREAD_CLIP)
+    z = (z - _deadzone(model)).clamp_min(0.0).pow(2)
     if channels is not None:
         z = z[:, channels]  # (b, S)
     return weight * z.mean(dim=-1)

@@ -354,3 +354,17 @@ def test_spread_term_flags_a_stuck_and_a_noisy_channel_only_when_on() -> None:
     model.cfg = model.cfg.model_copy(update={"spread": 0.0})
     off = window_scores(model, test, channels=picked).normalized
     assert (on - off)[1].mean() < 2.0 * 3.0 and (on - off)[2].mean() >= 2.0 * SPREAD_CLIP**2 / 2
+
+
+def test_the_spread_dead_zone_drops_ordinary_windows_and_keeps_a_stuck_channel() -> None:
+    torch.manual_seed(0)
+    model = AMAD(TINY.model_copy(update={"spread": 1.0, "spread_deadzone": 2.0}), n_channels=3)
+    rng = np.random.default_rng(2)
+    calibrate(model.eval(), rng.normal(size=(60, 20, 3)).astype(np.float32))
+    test = rng.normal(size=(2, 20, 3)).astype(np.float32)
+    test[1, :, 0] = 0.3  # stuck: |z| clipped at SPREAD_CLIP
+    with_zone = window_scores(model, test).normalized
+    model.cfg = model.cfg.model_copy(update={"spread": 0.0})
+    added = (with_zone - window_scores(model, test).normalized).mean(axis=1)
+    assert added[0] == pytest.approx(0.0, abs=0.05)  # an ordinary window: |z| < 2 everywhere
+    assert added[1] == pytest.approx((SPREAD_CLIP - 2.0) ** 2 / 3, rel=0.05)
