@@ -8,7 +8,8 @@ flows both call these.
   parameters, so an unchanged version reuses the folder without reading the data, and another
   version is checked out from DVC first (``amad.telemetry.versioning.checkout_version``).
 - ``train``: fit AMAD on a window set and write a verified bundle (and, when asked, the run's
-  provenance, outside the bundle: ``write_provenance``).
+  provenance, outside the bundle: ``write_provenance``); ``train_fleet``: one pooled model on
+  several entities' window sets, a bundle each (``model.scope: fleet``).
 - ``evaluate``: score a bundle on the window set's evaluation period (raw values, the bundle's
   own scaler) and write metrics JSON plus the per-step scores, as an
   ``amad.evaluation.records.Evaluation``; ``evaluate_baseline`` scores the PCA baseline on the
@@ -235,6 +236,18 @@ def train(
     if provenance_file is not None:
         write_provenance(Path(provenance_file), outcome)
     return outcome
+
+
+def train_fleet(
+    cfg: AmadConfig, windows_uris: Mapping[str, str | Path], out_root: str | Path
+) -> dict[str, TrainOutcome]:
+    """``model.scope: fleet``: one model on every entity's window set, a bundle per entity
+    under ``out_root`` (``amad.detector.pooled.train_fleet``)."""
+    from amad.detector.pooled import train_fleet as pooled_fit
+
+    prepared = {entity: load_prepared(uri) for entity, uri in windows_uris.items()}
+    channels = [c.name for c in cfg.contract.columns]
+    return pooled_fit(cfg, prepared, out_root, channels=channels, overwrite=True)
 
 
 def write_provenance(path: Path, outcome: TrainOutcome) -> Path:

@@ -4,7 +4,8 @@
         rebuild_windows -> retrain -> champion_challenger -> publish
 
 ``model.scope: entity``: every entity of ``fleet.entities`` (else every entity in the dataset)
-gets its own windows, model, decision and registry champion. The entities fan out as one
+gets its own windows, model, decision and registry champion. ``model.scope: fleet``: one pooled
+model for all of them (``flows.fleet_model``), still decided and promoted per entity. The entities fan out as one
 ``retrain-entity`` task each (which runs that entity's ``entity-pipeline`` flow, so its local
 files stay on one worker) on the task runner ``fleet.runner`` names (``runtime.task_runner``:
 Prefect's thread pool, ``fleet.threads`` entities at a time, or a Dask cluster). One entity's failure never stops another's
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.futures import PrefectFuture
 from prefect.states import Failed, State
@@ -37,6 +38,7 @@ from amad.storage.store import store_uri_from_config
 from amad.telemetry import dataset
 from flows import reports
 from flows.champion_challenger import champion_challenger
+from flows.fleet_model import fleet_model
 from flows.limits import run_deployment_within
 from flows.publish import publish
 from flows.rebuild_windows import rebuild_windows
@@ -203,8 +205,17 @@ def pipeline(
     todo = entities if force else _pending(entities, data_version, ctx)
     if not todo:
         return no_new_data(f"data version {data_version}: no entity's data changed")
-    fan_out = fleet_retrain.with_options(task_runner=task_runner(cfg))
-    fleet = fan_out(todo, data_version, context, retrain_deployment)
+    if cfg.model.scope == "fleet":  # one pooled model: any entity's new data retrains them all
+        todo = entities
+        if retrain_deployment:
+            get_run_logger().warning(
+                "model.scope fleet trains in this run; retrain_deployment %s is not used",
+                retrain_deployment,
+            )
+        fleet = fleet_model(todo, data_version, context)
+    else:
+        fan_out = fleet_retrain.with_options(task_runner=task_runner(cfg))
+        fleet = fan_out(todo, data_version, context, retrain_deployment)
     summary = {
         "data_version": data_version,
         "accepted": validated["accepted"],

@@ -43,12 +43,10 @@ def test_one_pooled_model_gives_each_entity_its_own_bundle(tmp_path: Path) -> No
     assert set(outcomes) == set(prepared)
     assert outcomes["unit/a"].path == tmp_path / "fleet" / "unit%2Fa"  # ids are encoded
     a, b = (load_bundle(outcomes[e].path) for e in prepared)
-    weights_a, weights_b = a.model.state_dict(), b.model.state_dict()
-    calibration = {"score_channel_scale", "score_dis_stats"}
-    for name, tensor in weights_a.items():
-        if name not in calibration:  # the shared weights
-            assert torch.equal(tensor, weights_b[name]), name
-    assert not torch.equal(weights_a["score_channel_scale"], weights_b["score_channel_scale"])
+    weights_a, weights_b = dict(a.model.named_parameters()), dict(b.model.named_parameters())
+    for name, tensor in weights_a.items():  # the shared weights (buffers hold the statistics)
+        assert torch.equal(tensor, weights_b[name]), name
+    assert not torch.equal(a.model.score_channel_scale, b.model.score_channel_scale)
     assert a.threshold.value != b.threshold.value
     np.testing.assert_allclose(a.scaler.std, prepared["unit/a"].scaler.std)  # own scaler
     scores = a.score(load_series(CFG.data).test).scores
