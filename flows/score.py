@@ -35,8 +35,9 @@ from prefect.states import Completed
 
 from amad import stages
 from amad.detector import cadence
+from amad.storage import bundle_cache
 from amad.storage.bundle_cache import fetch_cached
-from amad.storage.registry import Registry, list_entities
+from amad.storage.registry import Registry
 from amad.storage.store import store_from_config, store_from_uri
 from amad.telemetry import ingest
 from flows.alerts import raise_alerts
@@ -61,16 +62,9 @@ def fetch_champion(dest: str, context: dict[str, Any]) -> dict[str, str] | None:
 def fetch_entity_champions(dest: str, context: dict[str, Any]) -> dict[str, dict[str, str]]:
     """Every entity's champion (version id and verified local bundle, cached); {} without any."""
     cfg = run_config(context)
-    store = store_from_config(cfg.publish)
-    out: dict[str, dict[str, str]] = {}
-    for entity in list_entities(store, cfg.publish.model_name):
-        registry = Registry(store, cfg.publish.model_name, entity=entity)
-        pointer = registry.champion()
-        if pointer is not None:
-            where = Path(dest) / "entities" / entity / pointer.version
-            path = fetch_cached(registry, pointer.version, where)
-            out[entity] = {"version": pointer.version, "bundle_dir": str(path)}
-    return out
+    return bundle_cache.fetch_entity_champions(
+        store_from_config(cfg.publish), cfg.publish.model_name, dest
+    )
 
 
 @task(name="score-fleet-batch")  # not retried: a retry would see its own context

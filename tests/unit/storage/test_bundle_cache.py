@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from amad.errors import ArtifactError
-from amad.storage.bundle_cache import fetch_cached
+from amad.storage.bundle_cache import fetch_cached, fetch_entity_champions
 from amad.storage.registry import Registry
 from amad.storage.store import LocalStore
 from amad.storage.versions import Versions
@@ -63,3 +63,35 @@ def test_an_unknown_version_is_an_artifact_error(
     reg, _ = published
     with pytest.raises(ArtifactError):
         fetch_cached(reg, "20260101T000000Z-000000000000", tmp_path / "cache" / "x")
+
+
+def test_a_fleet_fetch_gets_each_champion_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = LocalStore(tmp_path / "registry")
+    versions = {}
+    for entity in ["e1", "e2", "e3"]:
+        reg = Registry(store, "demo", entity=entity)
+        versions[entity] = reg.publish_version(make_bundle(tmp_path / entity, entity), run_id="r")
+        if entity != "e3":  # e3: published, never promoted
+            reg.promote(versions[entity], run_id="r", reason="test")
+    fetched: list[str] = []
+    plain = Versions.fetch
+
+    def counting(self: Versions, version: str, dest: str | Path) -> Path:
+        fetched.append(version)
+        return plain(self, version, dest)
+
+    monkeypatch.setattr(Versions, "fetch", counting)
+    first = fetch_entity_champions(store, "demo", tmp_path / "cache", threads=2)
+    assert {e: c["version"] for e, c in first.items()} == {
+        "e1": versions["e1"],
+        "e2": versions["e2"],
+    }
+    for entity, champion in first.items():  # each entity's own bundle, not another's
+        assert (
+            f"w-{entity}".encode()
+            in (Path(champion["bundle_dir"]) / "weights.safetensors").read_bytes()
+        )
+    assert fetch_entity_champions(store, "demo", tmp_path / "cache") == first
+    assert sorted(fetched) == sorted([versions["e1"], versions["e2"]])  # the second run: none
