@@ -76,6 +76,10 @@ def channel_errors(
     for ch in range(n_channels):
         sums = np.bincount(idx, weights=errs[:, :, ch].ravel() * w, minlength=n_steps)
         result[:, ch] = np.divide(sums, mass, out=np.full(n_steps, np.nan), where=mass > 0)
+    missing, scored = np.flatnonzero(wanted & (mass == 0)), np.flatnonzero(mass > 0)
+    if len(missing) and len(scored):  # only at warm-up positions: the nearest scored step's,
+        nearest = scored[np.abs(scored[None, :] - missing[:, None]).argmin(axis=1)]
+        result[missing] = result[nearest]  # as fold_window_scores does for the score
     result[~wanted] = np.nan
     log.debug("channel errors: %d windows for %d flagged steps", len(keep), int(wanted.sum()))
     return result

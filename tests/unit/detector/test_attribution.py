@@ -41,3 +41,16 @@ def test_same_values_as_computing_every_window() -> None:
     full = channel_errors(model, x, CFG.windows, np.ones(64, dtype=bool))
     part = channel_errors(model, x, CFG.windows, some)
     np.testing.assert_allclose(part[some], full[some], rtol=1e-6)
+
+
+def test_a_forecasters_warm_up_steps_take_the_nearest_scored_steps_errors() -> None:
+    forecast = CFG.model.model_copy(update={"objective": "forecast", "warmup": 4})
+    torch.manual_seed(2)
+    model = AMAD(forecast, n_channels=3).eval()
+    x = np.random.default_rng(2).normal(size=(64, 3)).astype(np.float32)
+    first = np.zeros(64, dtype=bool)
+    first[:3] = True  # only the first window's warm-up positions cover these steps
+    errors = channel_errors(model, x, CFG.windows, first)
+    assert np.isfinite(errors[first]).all()  # an alert there still names its channels
+    full = channel_errors(model, x, CFG.windows, np.ones(64, dtype=bool))
+    np.testing.assert_allclose(errors[first], np.repeat(full[5:6], 3, axis=0), rtol=1e-6)
