@@ -24,6 +24,9 @@ def tiny_overrides(root: Path) -> dict[str, Any]:
         "train.max_windows_per_epoch": 64,
         "promote.require_beats_pca": False,
         "promote.max_alert_rate": 1.0,  # a 1-epoch toy model alerts a lot; not under test here
+        # ... and its score distribution is unstable; the PSI guardrail is tested in
+        # tests/unit/evaluation/test_selection.py
+        "promote.max_score_psi": 1e6,
         "publish.store": "local",
         "publish.local_root": str(root / "registry"),
         "contract.data_dir": str(root / "data"),
