@@ -247,12 +247,18 @@ def run_loop(
         rows = demo_summary.fleet_summary(cfg, FLEET, files.by_entity, runs, scored, got)
         demo_summary.print_fleet(rows)
         write_json(workspace / "demo_summary.json", {"entities": rows, "notifications": got})
-    return _verdict(rows, got)
+    return verdict(rows, got)
 
 
-def _verdict(rows: list[dict[str, Any]], got: list[dict[str, Any]]) -> int:
-    """0 when every entity with accepted data has a champion and a notification arrived."""
-    missing = [r["entity"] for r in rows if r["accepted"] and not r["champion"]]
+def verdict(rows: list[dict[str, Any]], got: list[dict[str, Any]]) -> int:
+    """0 when every entity with accepted data has a champion or had its models refused by a
+    decision (a guardrail such as the PCA gate: the system working, said plainly), and a
+    notification arrived; 1 otherwise (an entity failed or was never decided)."""
+    unserved = [r for r in rows if r["accepted"] and not r["champion"]]
+    for row in (r for r in unserved if r.get("refused")):
+        print(f"  NOTE: {row['entity']} has no champion: its models were refused "
+              f"({row['refused']}); it is not scored until one passes")  # fmt: skip
+    missing = [r["entity"] for r in unserved if not r.get("refused")]
     problems = [f"no champion for {', '.join(missing)}"] if missing else []
     if not got:
         problems.append("no notification reached the webhook receiver")

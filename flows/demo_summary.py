@@ -79,6 +79,20 @@ def _decision(runs: Sequence[Any], entity: str) -> str:
     return "no decision"
 
 
+def refusal(runs: Sequence[Any], entity: str) -> str | None:
+    """Why the last decision on ``entity`` kept its challenger out (a guardrail or the margin:
+    the system working), or None when it was promoted, failed or never decided."""
+    for result in reversed(list(runs)):
+        if not isinstance(result, dict):
+            continue
+        rec = (result.get("entities") or {}).get(entity)
+        if rec is not None:
+            return None if rec["promoted"] else str(rec.get("reason") or "not promoted")
+        if entity in (result.get("failed") or {}):
+            return None
+    return None
+
+
 def fleet_summary(
     cfg: AmadConfig,
     entities: Sequence[str],
@@ -102,6 +116,7 @@ def fleet_summary(
             **batch_outcomes(cfg, batches.get(entity, [])),
             "champion": pointer.version if pointer else None,
             "decision": _decision(runs, entity),
+            "refused": refusal(runs, entity),
             "scored_rows": score.get("rows", 0),
             "flagged_steps": score.get("flagged", 0),
             "alerts": score.get("alerts", 0),
