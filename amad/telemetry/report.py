@@ -27,7 +27,7 @@ import pandas as pd
 from amad.files import atomic_write
 from amad.storage.store import store_from_uri
 from amad.telemetry import docs_site
-from amad.telemetry.schema import DT_S
+from amad.telemetry.schema import DT_S, HELPER_PREFIX
 
 REPORT_FILE = "report.json"
 _ROW_WISE = ("_min_to_be_between", "_max_to_be_between", "_sum_numeric_to_be_between")
@@ -102,8 +102,9 @@ class ValidationReport:
         """One line naming the failed checks (and columns), e.g. ``dtype(m01), range(m02)``."""
         if self.success:
             return f"{self.batch}: accepted ({len(self.warnings)} warnings)"
-        parts = [
-            f"{e['check']}({e['column']})" if e.get("column") else e["check"] for e in self.errors
+        parts = [  # a helper column (time steps, ingested keys) is internal: the check alone
+            f"{e['check']}({e['column']})" if _shown_column(e.get("column")) else e["check"]
+            for e in self.errors
         ]
         first = self.errors[0]["message"] if self.errors else ""
         return f"{self.batch}: rejected, failed checks: {', '.join(dict.fromkeys(parts))}; {first}"
@@ -293,3 +294,8 @@ def _missing_columns(result: Any) -> list[str]:
             details = (r.result or {}).get("details", {}).get("mismatched") or {}
             return list(details.get("missing", []) if isinstance(details, dict) else [])
     return []
+
+
+def _shown_column(column: Any) -> bool:
+    """A column worth naming in a summary line: a contract column, not an internal helper."""
+    return bool(column) and not str(column).startswith(HELPER_PREFIX)

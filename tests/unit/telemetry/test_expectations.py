@@ -124,3 +124,14 @@ def test_validate_bytes_reports_pre_parse_failures() -> None:
     report, frame = validate_bytes(b"", contract(), name="empty.csv")
     assert frame is None and report.stage == "pre-parse"
     assert report.failed_checks == ["empty_file"]
+
+
+def test_the_summary_line_never_names_an_internal_helper_column() -> None:
+    from amad.telemetry.report import ValidationReport
+
+    errors = [
+        {"check": "max_gap", "column": "__amad_dt_s", "message": "a gap of 600 s"},
+        {"check": "range", "column": "m01", "message": "above the max"},
+    ]
+    line = ValidationReport(batch="b.csv", success=False, rows=3, errors=errors).summary()
+    assert "failed checks: max_gap, range(m01);" in line and "__amad" not in line
