@@ -22,6 +22,7 @@ the same data.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -76,8 +77,9 @@ def announce_drift(new: list[dict[str, Any]], model_name: str, retrain_follows: 
     for finding in new:
         emit_drift(finding, model_name, retrain_follows)
     if new:
-        subjects = ", ".join(str(f["subject"]) for f in new)
-        get_run_logger().warning("drift detected (%d): %s", len(new), subjects)
+        counts = Counter(str(f["subject"]) for f in new)  # one finding per metric per batch
+        subjects = ", ".join(f"{s} (x{n})" if n > 1 else s for s, n in sorted(counts.items()))
+        get_run_logger().warning("drift detected (%d findings): %s", len(new), subjects)
     return len(new)
 
 
