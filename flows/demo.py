@@ -21,6 +21,8 @@ entity must beat PCA on the evaluation window, as ``params.yaml`` has it (``prom
 from __future__ import annotations
 
 import argparse
+import logging
+import math
 import os
 import shutil
 import sys
@@ -71,6 +73,35 @@ class Progress:
         return time.perf_counter() - self.started
 
 
+class _Throttle(logging.Filter):
+    """Pass a record at most every ``every_s`` seconds, and always the last word of a fit."""
+
+    def __init__(self, every_s: float) -> None:
+        super().__init__()
+        self.every_s, self.last = every_s, -math.inf
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = time.monotonic()
+        if "stopped early" in record.getMessage() or now - self.last >= self.every_s:
+            self.last = now
+            return True
+        return False
+
+
+def show_training_progress(every_s: float = 15.0) -> logging.Handler:
+    """Training's per-epoch lines (loss, windows/s, ETA; ``amad.detector.train``) on stdout at
+    most every ``every_s`` seconds, while Prefect's own console stays at WARNING: long fits
+    are never silent. Returns the handler (so a caller may remove it)."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("      training: %(message)s"))
+    handler.setLevel(logging.INFO)
+    handler.addFilter(_Throttle(every_s))
+    train_log = logging.getLogger("amad.detector.train")
+    train_log.setLevel(logging.INFO)
+    train_log.addHandler(handler)
+    return handler
+
+
 def _load_stack_env(env_file: Path) -> None:
     """Export the stack's S3 endpoint and generated keys into this process."""
     for line in env_file.read_text().splitlines():
@@ -107,7 +138,7 @@ def _workspace(workspace: Path) -> None:
     versioning.run_dvc(["remote", "add", "--default", "--force", "storage", DVC_REMOTE], workspace)
 
 
-def _run(state: Path, progress: Progress, *, pca_gate: bool) -> int:
+def _run(state: Path, progress: Progress, *, pca_gate: bool, verbose: bool = False) -> int:
     from amad.devstack.stack import stack_down, stack_up
 
     stack_dir = state / "stack"
@@ -119,8 +150,10 @@ def _run(state: Path, progress: Progress, *, pca_gate: bool) -> int:
             progress.note(f"S3 endpoint {status['s3']['endpoint']}, buckets with versioning")
         with progress("Preparing the workspace (DVC repository, remote in the amad-data bucket)"):
             _workspace(workspace)
-        from flows import demo_steps
+        from flows import demo_steps  # imports prefect, which sets up its logging
 
+        if not verbose:
+            show_training_progress()
         return demo_steps.run_loop(
             workspace,
             config_path=str(REPO / "params.yaml"),
@@ -159,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     state.mkdir(parents=True, exist_ok=True)
     _prefect_env(state, args.verbose)
     progress = Progress()
-    code = _run(state, progress, pca_gate=args.pca_gate)
+    code = _run(state, progress, pca_gate=args.pca_gate, verbose=args.verbose)
     print(f"Demo finished in {progress.total():.0f} s (state in {state}).")
     return code
 
