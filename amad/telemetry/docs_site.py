@@ -180,7 +180,8 @@ def batch_summary(
     return {
         "sha256": sha,
         "batch": str(report.get("batch")),
-        "validated_at": when.astimezone(UTC).isoformat(timespec="seconds"),
+        # microseconds: batches validated within one second still sort in order (shown in s)
+        "validated_at": when.astimezone(UTC).isoformat(timespec="microseconds"),
         "status": status,
         "stage": report.get("stage", "gx"),
         "rows": int(report.get("rows") or 0),
@@ -271,7 +272,7 @@ def render_batch_page(
     entities = ", ".join(f"{k} ({v} rows)" for k, v in summary["entities"].items()) or "—"
     facts = {
         "status": f'<span class="{_e(status)}">{_e(status)}</span>',
-        "validated at": _e(summary["validated_at"]),
+        "validated at": _e(_shown_time(summary["validated_at"])),
         "rows": _e(summary["rows"]),
         "entities": _e(entities),
         "stage": _e("pre-parse checks" if summary["stage"] == "pre-parse" else "GX suite"),
@@ -293,12 +294,24 @@ def render_batch_page(
     return _page(f"Validation of {summary['batch']}", "\n".join(p for p in parts if p), index_href)
 
 
+def _instant(text: str) -> datetime:
+    """A stored ``validated_at`` as an aware datetime (older summaries hold whole seconds)."""
+    when = datetime.fromisoformat(str(text))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _shown_time(text: str) -> str:
+    """A stored ``validated_at`` as shown on the pages: UTC, whole seconds."""
+    return _instant(text).astimezone(UTC).isoformat(timespec="seconds")
+
+
 def render_index(summaries: Iterable[Mapping[str, Any]]) -> str:
     """The history: every batch, newest first (ties by sha256, so the bytes are stable)."""
-    ordered = sorted(summaries, key=lambda s: (s["validated_at"], s["sha256"]), reverse=True)
+    ordered = sorted(summaries, key=lambda s: (_instant(s["validated_at"]), s["sha256"]),
+                     reverse=True)  # fmt: skip
     rows = [
         [
-            _e(s["validated_at"]),
+            _e(_shown_time(s["validated_at"])),
             f'<a href="{BATCHES}/{_e(s["sha256"])}.html">{_e(s["batch"])}</a>',
             _e(", ".join(f"{k}: {v}" for k, v in s["entities"].items()) or "—"),
             f'<span class="num">{_e(s["rows"])}</span>',

@@ -160,3 +160,18 @@ def test_the_sentence_counts_rows_and_quotes_the_first() -> None:
     )
     saved = json.loads(json.dumps(report.to_dict(), default=str))
     assert saved["errors"] == json.loads(json.dumps(report.errors, default=str))
+
+
+def test_batches_validated_within_one_second_keep_their_order() -> None:
+    def summary(sha: str, when: str) -> dict[str, object]:
+        return {"sha256": sha, "batch": f"{sha[0]}.csv", "validated_at": when, "status": "accepted",
+                "stage": "gx", "rows": 1, "entities": {}, "failed_checks": [], "warnings": []}  # fmt: skip
+
+    rows = [
+        summary("a" * 64, "2024-01-02T00:00:00.900000+00:00"),  # later, smaller sha
+        summary("b" * 64, "2024-01-02T00:00:00.100000+00:00"),
+        summary("c" * 64, "2024-01-01T23:59:59+00:00"),
+    ]  # an older, whole-second summary
+    html = docs_site.render_index(rows)
+    assert html.index("a.csv") < html.index("b.csv") < html.index("c.csv")
+    assert "2024-01-02T00:00:00+00:00" in html and ".900000" not in html  # shown in seconds
