@@ -23,10 +23,10 @@ from prefect.runtime import flow_run
 from amad import stages
 from flows.champion_challenger import champion_challenger
 from flows.limits import train_limited
-from flows.publish import publish
+from flows.publish import entity_outcome, publish
 from flows.rebuild_windows import rebuild_windows
 from flows.retrain import register_version
-from flows.runtime import RunContext, model_lock, route_library_logs, run_config, worker_name
+from flows.runtime import RunContext, model_lock, route_library_logs, run_config
 
 FLEET_SLOT = "_fleet_"  # the retrain slot of the pooled model (model_lock)
 
@@ -51,17 +51,7 @@ def _decide(
                                mine, fingerprint)  # fmt: skip
     decision = champion_challenger(version, windows_uri, context=mine)
     pointer = publish(version, decision, context=mine)
-    return {
-        "entity": entity,
-        "worker": worker_name(),
-        "challenger": version,
-        "promoted": bool(pointer),
-        "champion": pointer["version"] if pointer else decision.get("champion_version"),
-        "reason": decision.get("reason"),
-        "numbers": decision.get("numbers", {}),
-        "evaluation": decision.get("evaluation", {}),
-        "scope": "fleet",
-    }
+    return {**entity_outcome(entity, version, decision, pointer), "scope": "fleet"}
 
 
 @flow(name="fleet-model")

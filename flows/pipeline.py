@@ -40,7 +40,7 @@ from flows import reports
 from flows.champion_challenger import champion_challenger
 from flows.fleet_model import fleet_model
 from flows.limits import run_deployment_within
-from flows.publish import publish
+from flows.publish import entity_outcome, publish
 from flows.rebuild_windows import rebuild_windows
 from flows.retrain import retrain
 from flows.runtime import (
@@ -51,7 +51,6 @@ from flows.runtime import (
     route_library_logs,
     run_config,
     task_runner,
-    worker_name,
 )
 from flows.validate_telemetry import validate_telemetry
 
@@ -132,16 +131,7 @@ def entity_pipeline(
     candidate = _train(data_version, windows_uri, retrain_deployment, ctx)
     decision = champion_challenger(candidate["version"], windows_uri, context=mine)
     pointer = publish(candidate["version"], decision, context=mine)
-    return {
-        "entity": entity,
-        "worker": worker_name(),
-        "challenger": candidate["version"],
-        "promoted": bool(pointer),
-        "champion": pointer["version"] if pointer else decision.get("champion_version"),
-        "reason": decision.get("reason"),
-        "numbers": decision.get("numbers", {}),
-        "evaluation": decision.get("evaluation", {}),
-    }
+    return entity_outcome(entity, candidate["version"], decision, pointer)
 
 
 @task(name="retrain-entity")

@@ -14,7 +14,14 @@ from prefect import flow, task
 from prefect.runtime import flow_run
 
 from amad.errors import ConflictError
-from flows.runtime import STORAGE_RETRIES, registry_for, route_library_logs, run_config, run_context
+from flows.runtime import (
+    STORAGE_RETRIES,
+    registry_for,
+    route_library_logs,
+    run_config,
+    run_context,
+    worker_name,
+)
 
 
 @task(name="promote-version", **STORAGE_RETRIES)
@@ -61,3 +68,19 @@ def publish(
     run_id = str(flow_run.get_id() or "local")
     ctx = run_context(config_path, overrides, context)
     return promote_version(version, decision, run_id, ctx.to_dict())
+
+
+def entity_outcome(
+    entity: str, version: str, decision: dict[str, Any], pointer: dict[str, Any] | None
+) -> dict[str, Any]:
+    """One entity's row of a pipeline run: its challenger, decision and champion afterwards."""
+    return {
+        "entity": entity,
+        "worker": worker_name(),
+        "challenger": version,
+        "promoted": bool(pointer),
+        "champion": pointer["version"] if pointer else decision.get("champion_version"),
+        "reason": decision.get("reason"),
+        "numbers": decision.get("numbers", {}),
+        "evaluation": decision.get("evaluation", {}),
+    }
