@@ -103,40 +103,46 @@ def entity_seed(seed: int, entity: str) -> int:
 #: variant's overrides.
 
 
-#: The forecasting reading (issue 9; model.objective in amad/config.py): a small causal model
-#: on 32-step windows, trained until the validation loss stops improving but never for fewer
-#: than 2,000 steps of 64 windows (128,000 windows: the AE baseline's 500 steps of 256).
-FORECAST: dict[str, Any] = {
-    "model.objective": "forecast", "model.warmup": 8, "model.d_model": 32, "model.n_heads": 4,
-    "model.n_layers": 2, "model.d_ff": 64, "model.proj_dim": 16,
-    "windows.length": 32, "windows.score_stride": 16,
-    "train.batch_size": 64, "train.lr": 1e-3, "train.lr_decay": 1.0, "train.epochs": 130,
-    "train.max_windows_per_epoch": 1024, "train.patience": 5, "train.min_steps": 2000,
-    "train.contrastive": False,
+#: The 0.1 default (the cpu profile until issue 9): a reconstruction model on 100-step windows
+#: trained for 3 epochs of 512 windows (48 optimiser steps), kept to compare with and as the base
+#: of the Anomaly Transformer reproduction.
+V01: dict[str, Any] = {
+    "model.objective": "reconstruct", "model.d_model": 64, "model.n_heads": 4,
+    "model.n_layers": 2, "model.d_ff": 128, "model.proj_dim": 32, "model.spread": 0.0,
+    "windows.length": 100, "windows.score_stride": 50,
+    "train.epochs": 3, "train.batch_size": 32, "train.lr": 5e-4, "train.lr_decay": 0.5,
+    "train.patience": 2, "train.min_steps": 0, "train.max_windows_per_epoch": 512,
+    "train.contrastive": True,
 }  # fmt: skip
 
-#: AMAD default, one variant per ablation switch, and the Anomaly Transformer reproduction.
+#: AMAD default (the profile as it is), one variant per ablation switch, the 0.1 default and
+#: the Anomaly Transformer reproduction. Variants that differ from another only in ``score.*``,
+#: ``model.spread`` or ``model.spread_deadzone`` reuse its trained model (``training_key``).
 AMAD_VARIANTS: dict[str, dict[str, Any]] = {
     "amad": {},
-    "amad-forecast": FORECAST,
-    # C times the tokens of `amad-forecast` per window (its step time: benchmarks/RESULTS.md),
-    # so a smaller budget: 300+ steps of 8 windows (8 x C univariate sequences per step)
-    "amad-forecast-independent": {
-        **FORECAST, "model.channels": "independent", "train.batch_size": 8,
+    # the objective, at the same size and budget
+    "amad-reconstruct": {"model.objective": "reconstruct"},
+    # C times the tokens per window (one univariate sequence per channel), so fewer windows per
+    # step for about the same step time: 8 windows x C sequences
+    "amad-independent": {
+        "model.channels": "independent", "train.batch_size": 8,
         "train.max_windows_per_epoch": 128, "train.min_steps": 300, "train.epochs": 40,
     },
     "amad-mask-gaussian": {"model.mask": "gaussian"},
-    "amad-mask-multiscale": {"model.mask": "multiscale_gaussian"},
     "amad-mask-free": {"model.mask": "free"},
     "amad-no-mixup": {"model.mixup": False},
     "amad-no-maxmin": {"train.maxmin": False},
-    "amad-no-contrastive": {"train.contrastive": False},
+    "amad-contrastive": {"train.contrastive": True},
+    "amad-no-spread": {"model.spread": 0.0},
+    "amad-spread-1": {"model.spread": 1.0},
     "amad-score-reconstruction": {"score.kind": "reconstruction"},
-    "amad-score-association": {"score.kind": "association"},
     "amad-score-calibrated": {"score.kind": "calibrated"},
     "amad-no-smooth": {"score.smooth": 1},
+    "amad-smooth-10": {"score.smooth": 10},
+    "amad-smooth-40": {"score.smooth": 40},
+    "amad-v0.1": V01,
     "at": {
-        "model.mask": "gaussian", "model.mixup": False, "train.contrastive": False,
+        **V01, "model.mask": "gaussian", "model.mixup": False, "train.contrastive": False,
         "score.kind": "association", "score.orientation": "paper",
         "windows.score_stride": 100, "score.smooth": 1,
     },
@@ -238,6 +244,8 @@ class AMADDetector:
         c = self.cfg
         sections = {"model": c.model, "train": c.train, "windows": c.windows}
         key: dict[str, Any] = {k: v.model_dump(mode="json") for k, v in sections.items()}
+        for score_only in ("spread", "spread_deadzone"):  # read by the score, never by training
+            key["model"].pop(score_only)
         key["orientation"] = c.score.orientation if c.score.orientation == "auto" else None
         return json.dumps(key, sort_keys=True)
 
@@ -245,6 +253,8 @@ class AMADDetector:
         """Score with ``trained``'s fitted model (same ``training_key``) instead of fitting; the
         threshold is the recipe's for this detector's own ``score`` settings."""
         from amad.detector.recipe import fit_val_threshold
+        from amad.detector.spread import with_spread
+        from amad.detector.train import val_subset
 
         bundle, prepared = trained._bundle, trained._prepared
         if bundle is None or prepared is None or trained.training_key() != self.training_key():
@@ -253,8 +263,11 @@ class AMADDetector:
         if cfg.score.orientation == "auto":  # resolved once, on the shared model
             orientation = bundle.config.score.orientation
             cfg = build_config(config_to_dict(cfg), {"score.orientation": orientation})
-        threshold, _ = fit_val_threshold(cfg, bundle.model, prepared)
-        self._bundle = replace(bundle, config=cfg, threshold=threshold)
+        m = cfg.model
+        model = with_spread(bundle.model, m.spread, m.spread_deadzone,
+                            val_subset(prepared.val_windows, cfg.train))  # fmt: skip
+        threshold, _ = fit_val_threshold(cfg, model, prepared)
+        self._bundle = replace(bundle, model=model, config=cfg, threshold=threshold)
         self._prepared = prepared
         info = {k: v for k, v in trained.info.items() if k != "recipe_metrics"}
         self.info = {**info, "orientation": cfg.score.orientation,

@@ -18,8 +18,14 @@ statistics, and the ``normalized`` score adds ``w`` times the term at every step
 
 from __future__ import annotations
 
+import copy
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from amad.config import ModelConfig
 
 SPREAD_CLIP = 4.0  # |z| of a channel's log spread is clipped here
 EPS = 1e-4  # added to the std (scaled units) so a constant channel has a finite log spread
@@ -73,3 +79,26 @@ def calibrate_spread(
     values = torch.cat(parts).double()  # (n, c)
     std = values.std(dim=0) if values.shape[0] > 1 else torch.ones(values.shape[1])
     stats.copy_(torch.stack([values.mean(dim=0), std.clamp_min(1e-3)]).to(stats))
+
+
+def with_spread(
+    model: torch.nn.Module, weight: float, deadzone: float, val_windows: np.ndarray,
+    *, batch_size: int = 256,
+) -> torch.nn.Module:  # fmt: skip
+    """``model`` scored with another ``model.spread`` weight and dead zone: the same trained
+    weights (the term never enters training), as a copy, so ``model`` itself is unchanged.
+
+    A model trained without the term gets its statistics from ``val_windows (n, t, c)``, the
+    validation windows ``calibrate`` would have used. ``model`` itself when nothing changes.
+    """
+    cfg: ModelConfig = getattr(model, "cfg")  # noqa: B009 (an AMAD, typed as a Module)
+    if (cfg.spread, cfg.spread_deadzone) == (weight, deadzone):
+        return model
+    out = copy.deepcopy(model)
+    setattr(out, "cfg", cfg.model_copy(update={"spread": weight, "spread_deadzone": deadzone}))  # noqa: B010
+    if weight > 0 and getattr(out, "score_spread_stats", None) is None:
+        n_channels, device = int(val_windows.shape[-1]), next(out.parameters()).device
+        stats = torch.stack([torch.zeros(n_channels), torch.ones(n_channels)]).to(device)
+        out.register_buffer("score_spread_stats", stats)  # (2, c), as AMAD.__init__ registers it
+        calibrate_spread(out, val_windows, batch_size=batch_size)
+    return out

@@ -25,6 +25,7 @@ TINY = [
     "--set", "windows.score_stride=25", "--set", "model.d_model=16", "--set", "model.n_heads=2",
     "--set", "model.n_layers=1", "--set", "model.d_ff=32", "--set", "train.epochs=1",
     "--set", "train.max_windows_per_epoch=128", "--set", "train.device=cpu",
+    "--set", "train.min_steps=0",
 ]  # fmt: skip
 
 

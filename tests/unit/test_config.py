@@ -102,6 +102,27 @@ def test_profiles_are_yaml_files_that_build_valid_configs() -> None:
         load_profile("tpu")
 
 
+def test_the_cpu_profile_is_the_shipped_default() -> None:
+    """`amad bench`'s default AMAD (cpu profile) is params.yaml's model, windows, train and score
+    sections, except the keys cpu.yaml lists (budget floor, stride, device, positions table)."""
+    import yaml
+
+    from amad.config import load_profile
+
+    root = Path(__file__).resolve().parents[2]
+    shipped = config_to_dict(build_config(yaml.safe_load((root / "params.yaml").read_text())))
+    cpu = config_to_dict(build_config(load_profile("cpu")))
+    allowed = {"train.min_steps", "windows.train_stride", "train.device", "model.max_len"}
+    differ = {
+        f"{section}.{key}"
+        for section in ("model", "windows", "train", "score")
+        for key in shipped[section]
+        if shipped[section][key] != cpu[section][key]
+    }
+    assert differ <= allowed, differ - allowed
+    assert cpu["model"]["objective"] == "forecast" and cpu["train"]["min_steps"] >= 1000
+
+
 @pytest.mark.parametrize(
     ("text", "value"),
     [
@@ -128,7 +149,7 @@ def test_a_profile_replaces_the_files_keys_and_overrides_still_win() -> None:
     gpu = build_config(raw, {"profile": "gpu", "train.batch_size": 7})
     assert gpu.profile == "gpu" and gpu.model.d_model == 512  # the profile's key
     assert gpu.model.dropout == 0.2  # a key the profile does not name stays the file's
-    assert gpu.train.epochs == 3 and gpu.train.batch_size == 7  # profile, then the override
+    assert gpu.train.epochs == 200 and gpu.train.batch_size == 7  # profile, then the override
     assert build_config({**raw, "profile": "gpu"}).model.d_model == 512  # named in the file
     assert build_config(raw).model.d_model == 64
     with pytest.raises(ConfigError, match="unknown profile 'tpu'"):

@@ -14,6 +14,7 @@ TINY_AMAD = {
     "model.d_model": 16, "model.n_heads": 2, "model.n_layers": 1, "model.d_ff": 16,
     "model.proj_dim": 8, "windows.length": 32, "windows.score_stride": 16,
     "train.epochs": 1, "train.max_windows_per_epoch": 64, "train.batch_size": 16,
+    "train.min_steps": 0,
 }  # fmt: skip
 
 

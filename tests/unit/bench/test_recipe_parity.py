@@ -33,7 +33,7 @@ TINY = {
     # 269 validation windows > the cap of 64: which 64 drive early stopping and calibration
     # is part of the recipe
     "train.epochs": 2, "train.max_windows_per_epoch": 64, "train.batch_size": 16,
-    "train.patience": 1, "train.seed": 7,
+    "train.patience": 1, "train.seed": 7, "train.min_steps": 0,
 }  # fmt: skip
 CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "amad": ("amad", {}),
@@ -41,11 +41,11 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     # score.channels in the pipeline
     "amad-score-channel-0": ("amad", {"score.channels": [0]}),
     "forecast-pot-auto": (
-        "amad-forecast",
-        {"train.min_steps": 0, "train.epochs": 2, "train.max_windows_per_epoch": 64,
-         "train.batch_size": 16, "score.threshold": "pot", "score.orientation": "auto",
+        "amad",
+        {"score.threshold": "pot", "score.orientation": "auto",
          "score.pot_init_quantile": 0.9, "score.anomaly_ratio": 0.5},
     ),
+    "reconstruct-no-spread": ("amad-reconstruct", {"model.spread": 0.0}),
 }  # fmt: skip
 
 

@@ -24,7 +24,7 @@ SMALL = ["--set", "data.synthetic.train_steps=1500", "--set", "data.synthetic.te
 TINY_AMAD = ["--set", "model.d_model=16", "--set", "model.n_heads=2", "--set", "model.n_layers=1",
              "--set", "model.d_ff=16", "--set", "train.epochs=1",
              "--set", "train.max_windows_per_epoch=32", "--set", "windows.length=32",
-             "--set", "windows.score_stride=16"]  # fmt: skip
+             "--set", "windows.score_stride=16", "--set", "train.min_steps=0"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -220,6 +220,35 @@ def test_score_only_variants_reuse_the_trained_model(tmp_path: Path) -> None:
     smoothed = np.load(tmp_path / "shared" / "scores" / "amad" / "seed-0.npy")
     raw = np.load(tmp_path / "shared" / "scores" / "amad-no-smooth" / "seed-0.npy")
     assert np.abs(np.diff(smoothed)).mean() < np.abs(np.diff(raw)).mean()
+
+
+def test_spread_variants_reuse_one_model_in_either_order(tmp_path: Path) -> None:
+    """model.spread never enters training: a model trained without the term (listed first) is
+    rescored with it (its statistics calibrated on the same validation windows) and gives the
+    scores of a model trained with it."""
+    overrides = _tiny_overrides()
+    shared = run_bench(BenchSpec(
+        dataset="synthetic", entities=("seed-0",), out=tmp_path / "shared", overrides=overrides,
+        detectors=("amad-no-spread", "amad", "amad-spread-1"),
+    ))["entities"]["seed-0"]  # fmt: skip
+    alone = run_bench(BenchSpec(
+        dataset="synthetic", entities=("seed-0",), out=tmp_path / "alone", overrides=overrides,
+        detectors=("amad",),
+    ))["entities"]["seed-0"]  # fmt: skip
+    assert "model_shared_with" not in shared["amad-no-spread"]["info"]
+    assert shared["amad"]["info"]["model_shared_with"] == "amad-no-spread"
+    assert shared["amad-spread-1"]["info"]["model_shared_with"] == "amad-no-spread"
+    scores = {
+        name: np.load(tmp_path / "shared" / "scores" / name / "seed-0.npy")
+        for name in ("amad-no-spread", "amad", "amad-spread-1")
+    }
+    np.testing.assert_allclose(
+        scores["amad"], np.load(tmp_path / "alone" / "scores" / "amad" / "seed-0.npy"), rtol=1e-6
+    )
+    assert shared["amad"]["threshold"] == pytest.approx(alone["amad"]["threshold"], rel=1e-6)
+    # the term adds a positive amount that grows with its weight
+    assert (scores["amad"] > scores["amad-no-spread"]).mean() > 0.99
+    assert (scores["amad-spread-1"] > scores["amad"]).mean() > 0.99
 
 
 def _telemanom_folder(root: Path) -> Path:
