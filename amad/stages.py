@@ -14,8 +14,8 @@ flows both call these.
   own scaler) and write metrics JSON plus the per-step scores, as an
   ``amad.evaluation.records.Evaluation``; ``evaluate_baseline`` scores the PCA baseline on the
   same window (attach it with ``Evaluation.with_baseline``: its metrics are the ``pca_*`` keys).
-- ``write_metrics`` and ``write_score_plot``: the small, git-tracked files ``dvc metrics`` and
-  ``dvc plots`` read (``metrics/``). Every file a stage declares to DVC holds only what its
+- ``amad.evaluation.stage_files``: the small, git-tracked files ``dvc metrics`` and ``dvc plots``
+  read (``metrics/``) and the scores archive. Every file a stage declares to DVC holds only what its
   inputs determine (no clock, host or commit), so ``dvc repro`` on a clean clone reproduces
   ``dvc.lock`` exactly; timestamps and timings go to files DVC does not hash.
 - ``score_batch``: score a raw telemetry batch with a bundle, per entity.
@@ -24,11 +24,8 @@ flows both call these.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
-import math
-import zipfile
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -40,7 +37,8 @@ import pandas as pd
 from amad.config import AmadConfig
 from amad.errors import DataError, DataValidationError
 from amad.evaluation.records import Evaluation
-from amad.files import atomic_write, write_json
+from amad.evaluation.stage_files import save_npz, write_score_plot
+from amad.files import write_json
 from amad.series.windows import PreparedData, build_windows, load_prepared, save_prepared
 from amad.telemetry import dataset, ingest, schema, versioning
 from amad.telemetry.schema import Contract
@@ -52,8 +50,6 @@ log = logging.getLogger(__name__)
 
 WINDOWS_ROOT = Path("runs/windows")
 _KEY_FILE = "window_key.json"
-PLOT_ROWS = 500  # a longer evaluation period is max-pooled to at most this many plot rows
-_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # a fixed member time: the same arrays, the same npz bytes
 
 
 class ValidationSummary(TypedDict):
@@ -260,51 +256,6 @@ def train_summary(outcome: TrainOutcome) -> dict[str, Any]:
     return {**outcome.metrics, "epochs": outcome.epochs, "best_epoch": outcome.best_epoch}
 
 
-# --------------------------------------------------------------------------- metrics, plots
-
-
-def write_metrics(path: str | Path, metrics: Mapping[str, Any]) -> Path:
-    """A small metrics JSON (sorted keys, NaN as null) for ``dvc metrics``; file paths dropped."""
-    return _write_json(Path(path), {k: v for k, v in metrics.items() if k != "scores_file"})
-
-
-def write_score_plot(
-    path: str | Path,
-    scores: np.ndarray,
-    threshold: float,
-    labels: np.ndarray | None = None,
-    *,
-    max_rows: int = PLOT_ROWS,
-) -> Path:
-    """``step,score,threshold,label`` for ``dvc plots``: one row per step of the evaluation
-    period, or, when it is longer than ``max_rows``, per block of consecutive steps (the block's
-    first step, its highest score and label, so spikes and anomalies stay visible)."""
-    scores = np.asarray(scores, dtype=np.float64)
-    marks = np.zeros(len(scores)) if labels is None else np.asarray(labels, dtype=np.float64)
-    block = max(1, math.ceil(len(scores) / max_rows))
-    lines = ["step,score,threshold,label"]
-    for lo in range(0, len(scores), block):
-        chunk = scores[lo : lo + block]
-        finite = chunk[np.isfinite(chunk)]
-        top = float(finite.max()) if finite.size else float("nan")
-        label = int(marks[lo : lo + block].max()) if labels is not None else ""
-        lines.append(f"{lo},{top:.6g},{threshold:.6g},{label}")
-    return atomic_write(Path(path), "\n".join(lines) + "\n")
-
-
-def _save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    """``np.savez`` with fixed member times, so that the same arrays give the same bytes."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-        for name, array in arrays.items():
-            member = io.BytesIO()
-            np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
-            archive.writestr(
-                zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH), member.getvalue()
-            )
-    path.write_bytes(buffer.getvalue())
-
-
 # --------------------------------------------------------------------------- evaluate
 
 
@@ -363,7 +314,7 @@ def evaluate(
     arrays: dict[str, Any] = {"scores": scored.scores, "threshold": np.float64(scored.threshold)}
     if prepared.labels is not None:
         arrays["labels"] = prepared.labels
-    _save_npz(scores_file, arrays)
+    save_npz(scores_file, arrays)
     if plot_file is not None:
         write_score_plot(plot_file, scored.scores, scored.threshold, prepared.labels)
     _write_json(out / "metrics.json", evaluation.to_dict())

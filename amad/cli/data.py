@@ -271,6 +271,7 @@ def compact_cmd(max_parts_per_day: int, use_dvc: bool, push: bool, config_path: 
 def run_stage(name: str, cfg: AmadConfig) -> dict[str, Any]:
     """Run one ``dvc.yaml`` stage with the fixed paths in ``STAGE_PATHS``."""
     from amad import stages
+    from amad.evaluation.stage_files import write_metrics
 
     paths = STAGE_PATHS
     if name == "validate":
@@ -279,12 +280,12 @@ def run_stage(name: str, cfg: AmadConfig) -> dict[str, Any]:
         return {"windows": str(stages.windows(cfg, out_dir=paths["windows"]))}
     if name == "train":
         outcome = stages.train(cfg, paths["windows"], paths["train"], provenance_file=PROVENANCE)
-        stages.write_metrics(METRICS / "train.json", stages.train_summary(outcome))
+        write_metrics(METRICS / "train.json", stages.train_summary(outcome))
         return {"bundle": str(outcome.path), **outcome.metrics, "provenance": str(PROVENANCE)}
     evaluation = stages.evaluate(cfg, paths["train"], paths["windows"], out_dir=paths["evaluate"],
                                  plot_file=METRICS / "evaluate_scores.csv")  # fmt: skip
     metrics = evaluation.with_baseline(stages.evaluate_baseline(cfg, paths["windows"])).to_dict()
-    stages.write_metrics(METRICS / "evaluate.json", metrics)
+    write_metrics(METRICS / "evaluate.json", metrics)
     return metrics
 
 

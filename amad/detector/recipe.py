@@ -32,9 +32,9 @@ import torch
 
 from amad.config import AmadConfig, build_config, config_to_dict
 from amad.detector.bundle import save_bundle
+from amad.detector.orientation import check_orientation
 from amad.detector.scoring import (
     StepScores,
-    check_orientation,
     resolve_config_channels,
     score_series,
 )

@@ -6,7 +6,7 @@ learning rate multiplied by ``lr_decay`` after every epoch, halved by default),
 ``train_step`` (forward, objective, finiteness check, backward, clipping, step), ``eval_step``
 (validation reconstruction loss), ``EarlyStopping`` (on that validation loss only, never
 before ``train.min_steps`` optimiser steps; test data never reaches this module) and
-``save_checkpoint``/``load_checkpoint``. After training, the best model's score statistics
+``save_checkpoint``/``load_checkpoint`` (``amad.detector.checkpoint``). After training, the best model's score statistics
 (per-channel error scale, discrepancy mean and std) are set from the same validation windows
 with ``amad.detector.scoring.calibrate``.
 
@@ -30,10 +30,7 @@ Shape legend: n windows, b batch, t window steps, c channels.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import logging
-import random
 import sys
 import time
 from collections.abc import Callable
@@ -47,18 +44,21 @@ import torch
 from tqdm.auto import tqdm
 
 from amad.config import ModelConfig, TrainConfig
+from amad.detector.checkpoint import (
+    CHECKPOINT,
+    load_checkpoint,
+    rng_states,
+    run_fingerprint,
+    save_checkpoint,
+    set_rng_states,
+)
 from amad.detector.scoring import calibrate
 from amad.errors import DataError, NonFiniteLossError, TrainingError
-from amad.files import atomic_write_with
 from amad.nn.losses import objective, reconstruction_loss
 from amad.nn.model import AMAD
 from amad.series.pooled import PooledWindows
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT = "checkpoint.pt"
-# fields that may change between a crash and its resume without invalidating the checkpoint
-_RESUMABLE_CHANGES = ("epochs", "device", "compile", "patience")
 
 _VAL_STREAM = 2**31 - 1  # seed-sequence word for the validation subset (epochs use 0, 1, ...)
 
@@ -196,62 +196,6 @@ class EarlyStopping:
         return self.bad_epochs >= self.patience
 
 
-# ---------------------------------------------------------------- checkpoints
-
-
-def _rng_states() -> dict[str, Any]:
-    np_state = np.random.get_state(legacy=False)
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "python": random.getstate(),
-        "numpy": {
-            **np_state,
-            "state": {**np_state["state"], "key": np_state["state"]["key"].tolist()},
-        },
-    }
-
-
-def _set_rng_states(states: dict[str, Any]) -> None:
-    torch.set_rng_state(states["torch"])
-    if states["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-    py = states["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    np_state = states["numpy"]
-    key = np.asarray(np_state["state"]["key"], dtype=np.uint32)
-    np.random.set_state({**np_state, "state": {**np_state["state"], "key": key}})
-
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write ``state`` to ``path`` atomically (temp file in the same dir, then rename)."""
-    atomic_write_with(path, lambda fh: torch.save(state, fh))
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Read a checkpoint written by ``save_checkpoint`` (tensors and plain data only)."""
-    try:
-        state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for a corrupt file
-        raise TrainingError(f"checkpoint {path} cannot be read: {exc}") from exc
-    return state
-
-
-def run_fingerprint(
-    model_cfg: ModelConfig,
-    train_cfg: TrainConfig,
-    train_shape: tuple[int, ...],
-    val_shape: tuple[int, ...],
-) -> str:
-    """What must match for a checkpoint to be resumed: configs (minus runtime) and data shapes."""
-    train = train_cfg.model_dump(mode="json", exclude=set(_RESUMABLE_CHANGES))
-    blob = json.dumps(
-        [model_cfg.model_dump(mode="json"), train, list(train_shape), list(val_shape)],
-        sort_keys=True,
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
 # ---------------------------------------------------------------- the loop
 
 
@@ -329,7 +273,7 @@ class _Run:
         return {
             "fingerprint": fingerprint, "epoch": self.epoch, "global_step": self.global_step,
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.schedule.state_dict(), "rng": _rng_states(),
+            "scheduler": self.schedule.state_dict(), "rng": rng_states(),
             "history": self.history, "stopped": self.stopped,
             "early_stopping": vars(copy.copy(self.stopper)),
         }  # fmt: skip
@@ -341,7 +285,7 @@ class _Run:
         self.stopper = EarlyStopping(**state["early_stopping"])
         self.history, self.global_step = state["history"], state["global_step"]
         self.epoch, self.stopped = state["epoch"], state["stopped"]
-        _set_rng_states(state["rng"])
+        set_rng_states(state["rng"])
 
 
 def _resume(run: _Run, ckpt: Path | None, fingerprint: str) -> int | None:

@@ -12,6 +12,7 @@ import pytest
 from amad import stages
 from amad.config import AmadConfig
 from amad.errors import DataError
+from amad.evaluation import stage_files
 from amad.series.synthetic import generate, to_frame
 from amad.telemetry.corruptions import to_csv_bytes
 from amad.telemetry.ingest import data_version, ingest
@@ -91,9 +92,9 @@ def test_windows_never_pick_one_of_several_entities_by_sort_order(
 def test_scores_npz_and_score_plot_are_byte_stable(cfg: AmadConfig, tmp_path: Path) -> None:
     """What dvc.lock hashes: the same arrays give the same bytes (np.savez stamps the time)."""
     arrays = {"scores": np.linspace(0, 1, 7), "threshold": np.float64(0.5)}
-    stages._save_npz(tmp_path / "a.npz", arrays)
+    stage_files.save_npz(tmp_path / "a.npz", arrays)
     time.sleep(2.1)  # zip member times have two-second resolution
-    stages._save_npz(tmp_path / "b.npz", arrays)
+    stage_files.save_npz(tmp_path / "b.npz", arrays)
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
     with np.load(tmp_path / "a.npz") as loaded:
         np.testing.assert_array_equal(loaded["scores"], arrays["scores"])
@@ -104,10 +105,10 @@ def test_score_plot_keeps_every_step_or_the_peak_of_each_block(tmp_path: Path) -
     scores[537] = 9.0
     labels = np.zeros(1000, dtype=np.int8)
     labels[538] = 1
-    short = stages.write_score_plot(tmp_path / "s.csv", scores[:10], 0.5, labels[:10])
+    short = stage_files.write_score_plot(tmp_path / "s.csv", scores[:10], 0.5, labels[:10])
     assert short.read_text().splitlines()[:2] == ["step,score,threshold,label", "0,0,0.5,0"]
     assert len(short.read_text().splitlines()) == 11
-    table = pd.read_csv(stages.write_score_plot(tmp_path / "p.csv", scores, 0.5, labels,
+    table = pd.read_csv(stage_files.write_score_plot(tmp_path / "p.csv", scores, 0.5, labels,
                                                 max_rows=400))  # fmt: skip
     assert len(table) == 334 and table["step"].iloc[1] == 3  # blocks of ceil(1000/400) steps
     peak = table.loc[table["score"].idxmax()]

@@ -8,11 +8,11 @@ import torch
 from scipy import stats
 
 from amad.config import ModelConfig, ScoreConfig, WindowConfig
+from amad.detector.orientation import check_orientation
 from amad.detector.scoring import (
     association_weight,
     calibrate,
     calibrated_score,
-    check_orientation,
     resolve_config_channels,
     score_series,
     validate_series,

@@ -12,7 +12,8 @@ import torch
 
 import amad.detector.train as train_mod
 from amad.config import ModelConfig, TrainConfig
-from amad.detector.train import CHECKPOINT, epoch_indices, fit, load_checkpoint, val_subset
+from amad.detector.checkpoint import CHECKPOINT, load_checkpoint
+from amad.detector.train import epoch_indices, fit, val_subset
 from amad.errors import DataError, NonFiniteLossError, TrainingError
 
 MODEL = ModelConfig(d_model=16, n_heads=2, n_layers=1, d_ff=16, dropout=0.1)
