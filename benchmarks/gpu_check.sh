@@ -3,22 +3,15 @@
 #
 # Only for a session whose task is lent a device machine (the `status` tool says so). The device
 # image has PyTorch, numpy, scipy, scikit-learn, pandas, tqdm, click, safetensors and matplotlib
-# but not pydantic, so its wheels travel in `.whl` (ignored by git). Once, on this machine:
+# but not pydantic, so its wheels travel in `.whl`, and SMD/MSL in `.gpudata` (both ignored by
+# git). From a fresh checkout, one command stages both:
 #
-#   echo /.whl/ >> .git/info/exclude
-#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
-#     --implementation cp --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
-#     pydantic==2.14.4 pydantic-core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5
-#
-# and, for the benchmark timing, the SMD and MSL data (188 MB raw, about 20 MB as xz; the device
-# call carries at most 64 MiB):
-#
-#   echo /.gpudata/ >> .git/info/exclude; mkdir -p .gpudata
-#   tar cf - -C ../shared/datasets --exclude=interpretation_label SMD MSL | xz -6 > .gpudata/datasets.txz
+#   bash benchmarks/gpu_stage.sh
 #
 # Then run it with the device tool: command `bash benchmarks/gpu_check.sh`, carry
-# [".whl", ".gpudata"], timeout_s 600. Everything it prints also lands in $OUT (gpu_check.log, throughput*.json,
-# bench-*.md) and comes back. Record the figures in README.md and benchmarks/RESULTS.md.
+# [".whl", ".gpudata"], timeout_s 600. Everything it prints also lands in $OUT (gpu_check.log,
+# throughput*.json, bench-*.md) and comes back. Record the figures in README.md and
+# benchmarks/RESULTS.md.
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu_check_out}
 mkdir -p "$OUT"
@@ -43,21 +36,25 @@ timeout 120 python3 benchmarks/train_throughput.py --device cuda --channels 55 -
 timeout 150 python3 benchmarks/train_throughput.py --device cuda --channels 55 --batch 256 \
   --compile --no-reference --json "$OUT/throughput_compile.json"
 
-echo "== 3. gpu-profile benchmark time (issue 3: both datasets under 15 minutes), if data is here"
+echo "== 3. gpu-profile benchmark (the forecaster at paper width) on the dev entities, if data is here"
 if [ -f .gpudata/datasets.txz ]; then
   mkdir -p /tmp/datasets && tar xJf .gpudata/datasets.txz -C /tmp/datasets
   for ds in smd msl; do
     root=/tmp/datasets/$(echo $ds | tr a-z A-Z)
-    timeout 200 python3 - "$ds" "$root" <<'PY'
+    timeout 180 python3 - "$ds" "$root" <<'PY'
 import logging, sys, time
 from pathlib import Path
 from amad.bench.runner import BenchSpec, run_bench
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 ds, root = sys.argv[1], sys.argv[2]
+dev = {"smd": ("machine-1-2", "machine-1-6", "machine-2-1", "machine-3-2", "machine-3-10"),
+       "msl": ("C-1", "D-15", "M-6", "P-11", "T-4")}[ds]  # benchmarks/RESULTS.md's dev entities
 started = time.perf_counter()
 doc = run_bench(BenchSpec(dataset=ds, root=root, detectors=("amad",), profile="gpu",
-                          out=Path(f"/tmp/bench-{ds}")))
-print(f"{ds}: gpu profile, {len(doc['entities'])} entities, {time.perf_counter() - started:.0f} s")
+                          entities=dev, out=Path(f"/tmp/bench-{ds}")))
+fits = [row["amad"]["fit_s"] for row in doc["entities"].values() if "fit_s" in row.get("amad", {})]
+print(f"{ds}: gpu profile, {len(fits)} entities, {time.perf_counter() - started:.0f} s, "
+      f"fit {sum(fits) / max(len(fits), 1):.0f} s per entity")
 PY
     cp "/tmp/bench-$ds/results.md" "$OUT/bench-$ds.md" 2>/dev/null
     cp "/tmp/bench-$ds/results.json" "$OUT/bench-$ds.json" 2>/dev/null
