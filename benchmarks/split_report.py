@@ -57,16 +57,40 @@ def table(doc: dict, dev_set: set[str], columns: tuple[str, ...]) -> list[str]:
     return lines
 
 
+def per_entity(doc: dict, detectors: list[str], dev_set: set[str]) -> list[str]:
+    """Markdown lines: VUS-PR / AUC-ROC of ``detectors`` per entity (dev entities marked), the
+    best VUS-PR of the row in bold."""
+    rows = _rows(doc)
+    lines = [f"| entity | {' | '.join(detectors)} |", "|---|" + "---|" * len(detectors)]
+    for entity, row in rows.items():
+        vus = {d: row[d]["vus_pr"] for d in detectors if d in row}
+        best = max(vus.values()) if vus else None
+        cells = []
+        for d in detectors:
+            if d not in row:
+                cells.append("-")
+                continue
+            text = f"{row[d]['vus_pr']:.3f} / {row[d]['auc_roc']:.3f}"
+            cells.append(f"**{text}**" if vus[d] == best else text)
+        name = f"{entity} (dev)" if entity in dev_set else entity
+        lines.append(f"| {name} | {' | '.join(cells)} |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("results", nargs="+", help="results.json of amad bench runs")
     parser.add_argument("--dev", required=True, help="comma list of dev entities")
     parser.add_argument("--columns", default="dev,held,all")
+    parser.add_argument("--per-entity", default="", help="comma list: a per-entity table of these")
     args = parser.parse_args()
     for path in args.results:
         doc = json.loads(Path(path).read_text())
         print(f"\n{path}: {doc['spec']['dataset']}, profile {doc['spec']['profile']}")
-        print("\n".join(table(doc, set(args.dev.split(",")), tuple(args.columns.split(",")))))
+        dev = set(args.dev.split(","))
+        print("\n".join(table(doc, dev, tuple(args.columns.split(",")))))
+        if args.per_entity:
+            print("\n" + "\n".join(per_entity(doc, args.per_entity.split(","), dev)))
 
 
 if __name__ == "__main__":
