@@ -133,7 +133,7 @@ AMAD_VARIANTS: dict[str, dict[str, Any]] = {
     "amad-no-mixup": {"model.mixup": False},
     "amad-no-maxmin": {"train.maxmin": False},
     "amad-contrastive": {"train.contrastive": True},
-    "amad-no-spread": {"model.spread": 0.0},
+    "amad-spread": {"model.spread": 0.5},  # params.yaml's (the demo's) weight
     "amad-spread-1": {"model.spread": 1.0},
     "amad-score-reconstruction": {"score.kind": "reconstruction"},
     "amad-score-calibrated": {"score.kind": "calibrated"},

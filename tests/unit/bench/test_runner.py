@@ -223,32 +223,31 @@ def test_score_only_variants_reuse_the_trained_model(tmp_path: Path) -> None:
 
 
 def test_spread_variants_reuse_one_model_in_either_order(tmp_path: Path) -> None:
-    """model.spread never enters training: a model trained without the term (listed first) is
-    rescored with it (its statistics calibrated on the same validation windows) and gives the
-    scores of a model trained with it."""
+    """model.spread never enters training: a model trained without the term (``amad``, the cpu
+    profile) is rescored with it (its statistics calibrated on the same validation windows) and
+    gives the scores of a model trained with it, and the other way round."""
     overrides = _tiny_overrides()
     shared = run_bench(BenchSpec(
         dataset="synthetic", entities=("seed-0",), out=tmp_path / "shared", overrides=overrides,
-        detectors=("amad-no-spread", "amad", "amad-spread-1"),
+        detectors=("amad", "amad-spread", "amad-spread-1"),
     ))["entities"]["seed-0"]  # fmt: skip
     alone = run_bench(BenchSpec(
         dataset="synthetic", entities=("seed-0",), out=tmp_path / "alone", overrides=overrides,
-        detectors=("amad",),
+        detectors=("amad-spread", "amad"),  # trained with the term, then rescored without it
     ))["entities"]["seed-0"]  # fmt: skip
-    assert "model_shared_with" not in shared["amad-no-spread"]["info"]
-    assert shared["amad"]["info"]["model_shared_with"] == "amad-no-spread"
-    assert shared["amad-spread-1"]["info"]["model_shared_with"] == "amad-no-spread"
-    scores = {
-        name: np.load(tmp_path / "shared" / "scores" / name / "seed-0.npy")
-        for name in ("amad-no-spread", "amad", "amad-spread-1")
-    }
-    np.testing.assert_allclose(
-        scores["amad"], np.load(tmp_path / "alone" / "scores" / "amad" / "seed-0.npy"), rtol=1e-6
-    )
-    assert shared["amad"]["threshold"] == pytest.approx(alone["amad"]["threshold"], rel=1e-6)
+    assert "model_shared_with" not in shared["amad"]["info"]
+    assert shared["amad-spread"]["info"]["model_shared_with"] == "amad"
+    assert shared["amad-spread-1"]["info"]["model_shared_with"] == "amad"
+    assert alone["amad"]["info"]["model_shared_with"] == "amad-spread"
+    names = ("amad", "amad-spread", "amad-spread-1")
+    scores = {n: np.load(tmp_path / "shared" / "scores" / n / "seed-0.npy") for n in names}
+    for name in ("amad", "amad-spread"):
+        alone_scores = np.load(tmp_path / "alone" / "scores" / name / "seed-0.npy")
+        np.testing.assert_allclose(scores[name], alone_scores, rtol=1e-6)
+        assert shared[name]["threshold"] == pytest.approx(alone[name]["threshold"], rel=1e-6)
     # the term adds a positive amount that grows with its weight
-    assert (scores["amad"] > scores["amad-no-spread"]).mean() > 0.99
-    assert (scores["amad-spread-1"] > scores["amad"]).mean() > 0.99
+    assert (scores["amad-spread"] > scores["amad"]).mean() > 0.99
+    assert (scores["amad-spread-1"] > scores["amad-spread"]).mean() > 0.99
 
 
 def _telemanom_folder(root: Path) -> Path:
