@@ -6,7 +6,8 @@
 #
 # Writes .whl/ (pydantic and its three companions as cp312 manylinux wheels: the device image has
 # PyTorch and the scientific stack but not pydantic) and .gpudata/datasets.txz (SMD and MSL
-# without interpretation labels, about 20 MB as xz: a device call carries at most 64 MiB), and
+# without interpretation labels, 42 MB as xz with the wheels 45 MB: a device call carries at most
+# 64 MiB), and
 # lists both in .git/info/exclude so they never reach a commit. Idempotent: an existing wheel or
 # archive is kept. Then use the device tool with command `bash benchmarks/gpu_check.sh`,
 # carry [".whl", ".gpudata"], timeout_s 600.
