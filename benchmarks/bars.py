@@ -32,10 +32,7 @@ def group_means(
 ) -> dict[str, float]:
     """Mean ``metric`` per detector over the ``entities`` where *every* detector finished."""
     rows = doc["entities"]
-    common = [
-        e for e in entities
-        if e in rows and all(rows[e].get(d, {}).get("status") == "ok" for d in detectors)
-    ]  # fmt: skip
+    common = _common(doc, detectors, entities)
     if not common:
         return {d: float("nan") for d in detectors}
     return {d: float(np.mean([rows[e][d]["metrics"][metric] for e in common])) for d in detectors}
@@ -52,7 +49,7 @@ def bars(
     names = [detector, *raw, *fair]
     vus = group_means(doc, names, entities, "vus_pr")
     auc = group_means(doc, names, entities, "auc_roc")
-    out: dict[str, Any] = {"n": _n_common(doc, names, entities), "vus_pr": vus[detector],
+    out: dict[str, Any] = {"n": len(_common(doc, names, entities)), "vus_pr": vus[detector],
                            "auc_roc": auc[detector]}  # fmt: skip
     for kind, pool in (("raw", raw), ("fair", fair)):
         best = max(pool, key=lambda d: vus[d]) if pool else None
@@ -64,11 +61,13 @@ def bars(
     return out
 
 
-def _n_common(doc: dict[str, Any], names: list[str], entities: list[str]) -> int:
+def _common(doc: dict[str, Any], names: list[str], entities: list[str]) -> list[str]:
+    """The ``entities`` on which every detector in ``names`` finished."""
     rows = doc["entities"]
-    return sum(
-        e in rows and all(rows[e].get(d, {}).get("status") == "ok" for d in names) for e in entities
-    )
+    return [
+        e for e in entities
+        if e in rows and all(rows[e].get(d, {}).get("status") == "ok" for d in names)
+    ]  # fmt: skip
 
 
 def table(doc: dict[str, Any], dev: set[str], detector: str = "amad") -> list[str]:

@@ -33,6 +33,7 @@ import torch
 from amad.bench.detectors import PCADetector, fit_with_threshold
 from amad.config import AmadConfig, load_config, parse_override
 from amad.detector.scoring import score_series
+from amad.detector.spread import with_spread
 from amad.detector.thresholds import fit_threshold
 from amad.detector.train import fit
 from amad.evaluation.metrics import evaluate
@@ -94,9 +95,9 @@ def check(
         return {**out, **_amad_metrics(cfg, result.model, prepared, events)}
     for spec in spreads:  # "w" or "w:deadzone"; only the score reads them: no retraining
         weight, _, deadzone = spec.partition(":")
-        update = {"spread": float(weight), "spread_deadzone": float(deadzone or 0.0)}
-        result.model.cfg = cfg.model.model_copy(update=update)
-        out[f"spread={spec}"] = _amad_metrics(cfg, result.model, prepared, events)
+        model = with_spread(result.model, float(weight), float(deadzone or 0.0),
+                            prepared.val_windows)  # fmt: skip
+        out[f"spread={spec}"] = _amad_metrics(cfg, model, prepared, events)
     return out
 
 

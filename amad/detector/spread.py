@@ -97,8 +97,6 @@ def with_spread(
     out = copy.deepcopy(model)
     setattr(out, "cfg", cfg.model_copy(update={"spread": weight, "spread_deadzone": deadzone}))  # noqa: B010
     if weight > 0 and getattr(out, "score_spread_stats", None) is None:
-        n_channels, device = int(val_windows.shape[-1]), next(out.parameters()).device
-        stats = torch.stack([torch.zeros(n_channels), torch.ones(n_channels)]).to(device)
-        out.register_buffer("score_spread_stats", stats)  # (2, c), as AMAD.__init__ registers it
+        out.add_spread_stats(int(val_windows.shape[-1]))  # type: ignore[operator]
         calibrate_spread(out, val_windows, batch_size=batch_size)
     return out

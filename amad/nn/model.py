@@ -143,8 +143,12 @@ class AMAD(nn.Module):
         self.register_buffer("score_dis_stats", torch.tensor([0.0, 1.0]))  # (mean, std)
         if cfg.spread > 0:  # only then, so bundles without the spread term keep their state dict
             self.score_spread_stats: Tensor
-            spread_stats = torch.stack([torch.zeros(n_channels), torch.ones(n_channels)])
-            self.register_buffer("score_spread_stats", spread_stats)  # (2, c): mean, std
+            self.add_spread_stats(n_channels)
+
+    def add_spread_stats(self, n_channels: int) -> None:
+        """Register ``score_spread_stats (2, c)`` (mean 0, std 1 until calibrated)."""
+        stats = torch.stack([torch.zeros(n_channels), torch.ones(n_channels)])
+        self.register_buffer("score_spread_stats", stats.to(self.score_channel_scale.device))
 
     def _check(self, x: Tensor) -> None:
         if x.ndim != 3:
