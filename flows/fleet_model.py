@@ -26,7 +26,7 @@ from flows.limits import train_limited
 from flows.publish import entity_outcome, publish
 from flows.rebuild_windows import rebuild_windows
 from flows.retrain import register_version
-from flows.runtime import RunContext, model_lock, route_library_logs, run_config
+from flows.runtime import RunContext, model_lock, nested_runs, route_library_logs, run_config
 
 FLEET_SLOT = "_fleet_"  # the retrain slot of the pooled model (model_lock)
 
@@ -60,27 +60,30 @@ def fleet_model(
 ) -> dict[str, Any]:
     """Train the fleet's pooled model and decide each entity; every entity's result or why not."""
     route_library_logs()
-    ctx = RunContext.from_dict(context)
-    cfg = ctx.cfg()
-    run_id = str(flow_run.get_id() or "local")
-    windows: dict[str, str] = {}
-    failed: dict[str, str] = {}
-    for entity in entities:  # an entity without usable data is left out of the pooled fit
-        try:
-            windows[entity] = rebuild_windows(
-                data_version, context=ctx.for_entity(entity).to_dict()
+    with nested_runs():
+        ctx = RunContext.from_dict(context)
+        cfg = ctx.cfg()
+        run_id = str(flow_run.get_id() or "local")
+        windows: dict[str, str] = {}
+        failed: dict[str, str] = {}
+        for entity in entities:  # an entity without usable data is left out of the pooled fit
+            try:
+                windows[entity] = rebuild_windows(
+                    data_version, context=ctx.for_entity(entity).to_dict()
+                )
+            except Exception as exc:
+                failed[entity] = f"{type(exc).__name__}: {exc}"
+        results: dict[str, Any] = {}
+        if not windows:
+            return {"entities": results, "failed": failed}
+        with model_lock(cfg.publish.model_name, entity=FLEET_SLOT):
+            trained = train_limited(train_fleet, cfg)(
+                windows, str(Path(work_dir) / run_id), context
             )
-        except Exception as exc:
-            failed[entity] = f"{type(exc).__name__}: {exc}"
-    results: dict[str, Any] = {}
-    if not windows:
+        for entity in windows:
+            try:
+                results[entity] = _decide(entity, trained[entity], windows[entity], data_version,
+                                          run_id, ctx)  # fmt: skip
+            except Exception as exc:  # one entity's failure blocks no other's decision
+                failed[entity] = f"{type(exc).__name__}: {exc}"
         return {"entities": results, "failed": failed}
-    with model_lock(cfg.publish.model_name, entity=FLEET_SLOT):
-        trained = train_limited(train_fleet, cfg)(windows, str(Path(work_dir) / run_id), context)
-    for entity in windows:
-        try:
-            results[entity] = _decide(entity, trained[entity], windows[entity], data_version,
-                                      run_id, ctx)  # fmt: skip
-        except Exception as exc:  # one entity's failure blocks no other's decision
-            failed[entity] = f"{type(exc).__name__}: {exc}"
-    return {"entities": results, "failed": failed}

@@ -46,6 +46,7 @@ from flows.retrain import retrain
 from flows.runtime import (
     STORAGE_RETRIES,
     RunContext,
+    nested_runs,
     no_new_data,
     registry_for,
     route_library_logs,
@@ -127,10 +128,11 @@ def entity_pipeline(
     route_library_logs()
     ctx = RunContext.from_dict(context).for_entity(entity)
     mine = ctx.to_dict()
-    windows_uri = rebuild_windows(data_version, context=mine)
-    candidate = _train(data_version, windows_uri, retrain_deployment, ctx)
-    decision = champion_challenger(candidate["version"], windows_uri, context=mine)
-    pointer = publish(candidate["version"], decision, context=mine)
+    with nested_runs():
+        windows_uri = rebuild_windows(data_version, context=mine)
+        candidate = _train(data_version, windows_uri, retrain_deployment, ctx)
+        decision = champion_challenger(candidate["version"], windows_uri, context=mine)
+        pointer = publish(candidate["version"], decision, context=mine)
     return entity_outcome(entity, candidate["version"], decision, pointer)
 
 
@@ -139,7 +141,8 @@ def retrain_entity(
     entity: str, data_version: str, context: dict[str, Any], retrain_deployment: str | None
 ) -> dict[str, Any]:
     """Run one entity's pipeline where the task runner placed this task (a Dask worker)."""
-    return entity_pipeline(entity, data_version, context, retrain_deployment)
+    with nested_runs():
+        return entity_pipeline(entity, data_version, context, retrain_deployment)
 
 
 def _why(future: PrefectFuture[Any]) -> str:
@@ -187,7 +190,8 @@ def pipeline(
     ctx = RunContext.resolve(config_path, overrides)  # the run's one config resolution
     cfg, context = ctx.cfg(), ctx.to_dict()
     uris = [*(batches or []), *([incoming] if incoming else [])]  # folders, s3:// prefixes too
-    validated = validate_telemetry(uris, context=context, retrain_follows=True)
+    with nested_runs():
+        validated = validate_telemetry(uris, context=context, retrain_follows=True)
     data_version = validated["data_version"]
     if data_version is None:
         return no_new_data("no accepted telemetry yet")
@@ -202,10 +206,12 @@ def pipeline(
                 "model.scope fleet trains in this run; retrain_deployment %s is not used",
                 retrain_deployment,
             )
-        fleet = fleet_model(todo, data_version, context)
+        with nested_runs():
+            fleet = fleet_model(todo, data_version, context)
     else:
         fan_out = fleet_retrain.with_options(task_runner=task_runner(cfg))
-        fleet = fan_out(todo, data_version, context, retrain_deployment)
+        with nested_runs():
+            fleet = fan_out(todo, data_version, context, retrain_deployment)
     summary = {
         "data_version": data_version,
         "accepted": validated["accepted"],

@@ -9,6 +9,8 @@
   ``retry_condition_fn``); every other failure ends the task at once.
 - ``route_library_logs``: the ``amad`` logger's records reach the Prefect run logs even when
   Prefect configured logging before ``PREFECT_LOGGING_EXTRA_LOGGERS`` was set.
+- ``nested_runs``: flows started inside it (subflows) send no heartbeats of their own; the
+  run that started them does.
 - ``model_lock``: a global concurrency limit of one slot per model, so two retrains of the same
   model never overlap (created on first use, then held strictly).
 - ``no_new_data``: the named Completed state a run ends in when there is nothing to do.
@@ -31,6 +33,7 @@ from typing import Any
 from prefect.client.orchestration import get_client
 from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from prefect.states import Completed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
@@ -81,6 +84,21 @@ def route_library_logs(level: int = logging.INFO) -> None:
     if library.level == logging.NOTSET or library.level > level:
         library.setLevel(level)
     quiet_libraries()  # botocore/GX chatter stays below the run logs' level (amad.logs)
+
+
+@contextmanager
+def nested_runs() -> Iterator[None]:
+    """Subflows started in this block run without a heartbeat thread of their own.
+
+    Prefect 3.9 starts a heartbeat thread for every flow run (``flows.heartbeat_frequency``,
+    180 s by default, for zombie detection) and joins it for up to 2 s when the run ends:
+    about 1.2 s per subflow here, 6 of the 9 s one entity's retrain took with a tiny model
+    (``benchmarks/fleet_scale.py``). A subflow runs in its parent's process, or in a Dask task
+    whose loss fails the parent's task, so the top-level run's heartbeats (a deployment's, as
+    the scheduled pipeline is) still tell whether the work is alive.
+    """
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 def load_run_config(

@@ -41,7 +41,13 @@ from amad.storage.registry import Registry
 from amad.storage.store import store_from_config, store_from_uri
 from amad.telemetry import ingest
 from flows.alerts import raise_alerts
-from flows.runtime import STORAGE_RETRIES, route_library_logs, run_config, run_context
+from flows.runtime import (
+    STORAGE_RETRIES,
+    nested_runs,
+    route_library_logs,
+    run_config,
+    run_context,
+)
 
 NO_CHAMPION = "NoChampion"
 
@@ -141,31 +147,32 @@ def score(
     once from ``config_path`` and ``overrides``.
     """
     route_library_logs()
-    mine = run_context(config_path, overrides, context).to_dict()
-    run_dir = Path(work_dir) / str(flow_run.get_id() or "local")
-    cache = str(Path(work_dir) / "bundles")  # kept across runs: only new champions are fetched
-    champions = fetch_entity_champions(cache, mine)
-    if champions:
-        return _score_fleet(champions, source, output_uri, run_dir, mine)
-    champion = fetch_champion(cache, mine)
-    if champion is None:
-        return Completed(name=NO_CHAMPION, message="no champion to score with yet")
-    prefix = f"{run_config(mine).publish.model_name}/{champion['version']}"
-    totals: dict[str, Any] = {"version": champion["version"], "rows": 0, "alerts": 0,
-                              "outputs": [], "batches": [], "entities": {}}  # fmt: skip
-    for batch in list_unscored(source, output_uri, prefix):
-        out_dir = str(run_dir / _stem(batch))
-        result = score_batch(champion["bundle_dir"], batch, out_dir, mine)
-        uploaded = upload_scores(list(result["files"]), output_uri, f"{prefix}/{_stem(batch)}")
-        raised = raise_alerts({"*": champion}, batch, result["files"][0], out_dir, output_uri,
-                              context=mine)  # fmt: skip
-        _add(totals, result, raised)
-        totals["outputs"] += uploaded
-        totals["batches"].append(_stem(batch))
-    if not totals["batches"]:
-        return Completed(name="NothingToScore", message=f"every batch in {source} is scored")
-    totals["alert_rate"] = totals["alerts"] / max(totals["rows"], 1)
-    return totals
+    with nested_runs():  # raise-alerts per batch
+        mine = run_context(config_path, overrides, context).to_dict()
+        run_dir = Path(work_dir) / str(flow_run.get_id() or "local")
+        cache = str(Path(work_dir) / "bundles")  # kept across runs: only new champions are fetched
+        champions = fetch_entity_champions(cache, mine)
+        if champions:
+            return _score_fleet(champions, source, output_uri, run_dir, mine)
+        champion = fetch_champion(cache, mine)
+        if champion is None:
+            return Completed(name=NO_CHAMPION, message="no champion to score with yet")
+        prefix = f"{run_config(mine).publish.model_name}/{champion['version']}"
+        totals: dict[str, Any] = {"version": champion["version"], "rows": 0, "alerts": 0,
+                                  "outputs": [], "batches": [], "entities": {}}  # fmt: skip
+        for batch in list_unscored(source, output_uri, prefix):
+            out_dir = str(run_dir / _stem(batch))
+            result = score_batch(champion["bundle_dir"], batch, out_dir, mine)
+            uploaded = upload_scores(list(result["files"]), output_uri, f"{prefix}/{_stem(batch)}")
+            raised = raise_alerts({"*": champion}, batch, result["files"][0], out_dir, output_uri,
+                                  context=mine)  # fmt: skip
+            _add(totals, result, raised)
+            totals["outputs"] += uploaded
+            totals["batches"].append(_stem(batch))
+        if not totals["batches"]:
+            return Completed(name="NothingToScore", message=f"every batch in {source} is scored")
+        totals["alert_rate"] = totals["alerts"] / max(totals["rows"], 1)
+        return totals
 
 
 def _add(totals: dict[str, Any], result: dict[str, Any], raised: dict[str, Any]) -> None:

@@ -144,3 +144,39 @@ def test_a_flow_given_a_missing_config_path_fails_instead_of_using_defaults(
 ) -> None:
     with pytest.raises(ConfigError, match="not found"):
         runtime.load_run_config(str(tmp_path / "parms.yaml"), None)
+
+
+def test_subflows_in_nested_runs_start_no_heartbeat_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The parent keeps its heartbeats; a subflow started inside ``nested_runs`` has none."""
+    from contextlib import contextmanager
+
+    import prefect.flow_engine as engine_module
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    seen: dict[str, int | None] = {}
+    real = engine_module._send_heartbeats
+
+    @contextmanager
+    def spy(engine, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen[engine.flow.name] = engine.heartbeat_seconds
+        with real(engine, *args, **kwargs):
+            yield
+
+    monkeypatch.setattr(engine_module, "_send_heartbeats", spy)
+
+    @flow(name="child")
+    def child() -> int:
+        return 1
+
+    @flow(name="parent")
+    def parent() -> int:
+        loud = child()
+        with runtime.nested_runs():
+            quiet = child.with_options(name="quiet-child")()
+        return loud + quiet
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 60}):
+        assert parent() == 2
+    assert seen == {"parent": 60, "child": 60, "quiet-child": None}
