@@ -32,7 +32,27 @@ a9b6d0a (before issue 10 item 5); 10 entities; MB = 1e6 bytes:
     200,000    parquet    12.5      25.2        82.9       3.29
     1,000,000  csv       190.0     126.0       462.1       3.67
 
-"After" figures: not measured yet (see the issue 10 item 5 report).
+Before and after on the same machine, back to back (2026-12-01 23:42-23:45 UTC, same batch
+files, under ``nice -n 19``; the two long benchmark processes had finished, load average 1.3-2.3
+from other work, so this is a lighter load than the table above). "Before" is 8b9c2d5 (its
+amad/telemetry as at a9b6d0a) run from an export; "after" is the commit that adds this table.
+In brackets an earlier "after" run, one minute before, for the run-to-run spread:
+
+    rows       fmt      batch MB  frame MB  before MB  ratio   after MB        ratio
+    50,000     csv         9.5       6.3       65.3    10.36    44.3 (60.5)    7.03
+    50,000     parquet     3.3       6.3       43.1     6.84    32.5 (35.5)    5.15
+    200,000    csv        38.0      25.2      164.1     6.51   123.4 (140.0)   4.89
+    200,000    parquet    12.5      25.2       92.1     3.65    77.9 (80.1)    3.09
+    1,000,000  csv       190.0     126.0      562.8     4.47   543.3           4.31
+    1,000,000  parquet    54.1     126.0      336.7     2.67   290.9           2.31
+
+Compare within this table only (the heavily loaded runs above read lower). Per step (VmHWM
+reset before each, 1M rows, one run): a CSV's peak is in ``read_batch`` (pyarrow's parse and the
+conversion to pandas: about 470 of the 540 MB); the whole-text checks and the entity column as
+Python strings were about 70 MB of it. For Parquet, ``self_destruct`` took about 65 MB off the
+read, and entity codes instead of a Python string per row about 70 MB off each of the
+already-ingested lookup and the partitioning (staging was the highest step before; now preparing
+and validating are, and staging no longer holds the prepared frame).
 
 No assertions on time or memory anywhere: this only measures.
 """

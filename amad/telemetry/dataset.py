@@ -207,10 +207,11 @@ def known_keys(data_dir: str | Path, contract: Contract, frame: pd.DataFrame) ->
 # --------------------------------------------------------------------------- partitions
 
 
-def _partition_keys(frame: pd.DataFrame, contract: Contract) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: entity id (str) and UTC day number since the epoch."""
-    ts = frame[contract.timestamp].to_numpy(dtype="datetime64[ns]").view(np.int64)
-    return frame[contract.entity].astype(str).to_numpy(), ts // _DAY_NS
+def _partition_keys(frame: pd.DataFrame, contract: Contract) -> tuple[np.ndarray, Any, np.ndarray]:
+    """Per row: entity code into the sorted ids (no str per row), the ids, and the UTC day."""
+    ts, ids = frame[contract.timestamp].to_numpy(dtype="datetime64[ns]"), frame[contract.entity]
+    codes, uniques = pd.factorize(ids.astype(str), sort=True, use_na_sentinel=False)
+    return codes, uniques, ts.view(np.int64) // _DAY_NS
 
 
 def _day_text(day: int) -> str:
@@ -222,15 +223,14 @@ def _partition_dir(entity: str, day: int) -> str:
 
 
 def _touched(frame: pd.DataFrame, contract: Contract) -> set[tuple[str, int]]:
-    entities, days = _partition_keys(frame, contract)
-    pairs = pd.DataFrame({"e": entities, "d": days}).drop_duplicates()
-    return {(str(e), int(d)) for e, d in pairs.itertuples(index=False)}
+    codes, uniques, days = _partition_keys(frame, contract)
+    pairs = pd.DataFrame({"e": codes, "d": days}).drop_duplicates()
+    return {(str(uniques[e]), int(d)) for e, d in pairs.itertuples(index=False)}
 
 
 def partition(frame: pd.DataFrame, contract: Contract, sha: str) -> list[tuple[str, pa.Table]]:
     """``(relative path, rows)`` per entity and UTC day, rows sorted by entity and time."""
-    entities, days = _partition_keys(frame, contract)
-    codes, uniques = pd.factorize(entities, sort=True)
+    codes, uniques, days = _partition_keys(frame, contract)
     ts = frame[contract.timestamp].to_numpy(dtype="datetime64[ns]").view(np.int64)
     order = np.lexsort((ts, codes))
     is_sorted = bool(np.all(order == np.arange(len(order))))

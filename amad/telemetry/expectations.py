@@ -10,17 +10,21 @@ against the dataset's reference statistics. GX's result object is the system of 
 ``ValidationReport`` summarises it as JSON, and ``amad.telemetry.docs_site`` renders it as the
 Data Docs site (GX's own site templates load their assets from public CDNs; see there). GX is imported only here, in
 ``amad.telemetry.suite`` and in ``amad.telemetry.gx_metrics`` (its fast numeric metrics).
+``validate_bytes`` is the one pre-parse, prepare and validate sequence (``amad validate`` and
+ingest both call it); it releases the raw frame once prepared, and after each run the batch GX's
+engine caches is dropped, so no validated frame outlives its caller's reference.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
 import great_expectations as gx
+import numpy as np
 import pandas as pd
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -66,6 +70,15 @@ def suite_definition(
     return _DEFINITIONS[key]
 
 
+def _release_batch() -> None:
+    """Drop the batch GX's execution engine keeps after a run: it would hold the validated
+    frame until the next run replaced it (so two batches at once, then)."""
+    _, batch_definition = _gx_runtime()
+    manager = batch_definition.data_asset.datasource.get_execution_engine().batch_manager
+    manager.batch_data_cache.clear()
+    manager.reset_batch_cache()
+
+
 def validate_frame(
     prepared: pd.DataFrame,
     contract: Contract,
@@ -76,7 +89,12 @@ def validate_frame(
     """Run the contract's suite on a frame from ``schema.prepare_frame``."""
     with_label = contract.label is not None and contract.label in prepared.columns
     definition = suite_definition(contract, with_label=with_label, reference=reference)
-    result = definition.run(batch_parameters={"dataframe": prepared}, result_format=RESULT_FORMAT)
+    try:
+        result = definition.run(
+            batch_parameters={"dataframe": prepared}, result_format=RESULT_FORMAT
+        )
+    finally:
+        _release_batch()
     keys = (contract.timestamp, contract.entity)
     report = summarise(name, prepared, result, keys=keys)
     log.debug("%s", report.summary())  # the caller (ingest, the CLI, a flow) reports the outcome
@@ -90,8 +108,14 @@ def validate_bytes(
     name: str = "batch",
     reference: Mapping[str, Mapping[str, float]] | None = None,
     known_keys: pd.MultiIndex | None = None,
+    ingested: Callable[[pd.DataFrame], np.ndarray | None] | None = None,
 ) -> tuple[ValidationReport, pd.DataFrame | None]:
-    """Pre-parse, prepare and validate one raw batch; the prepared frame when it parsed."""
+    """Pre-parse, prepare and validate one raw batch; the prepared frame when it parsed.
+
+    ``ingested(prepared)``, when given, returns the ``schema.INGESTED`` flags of the rows
+    already in a dataset (None: leave them as ``known_keys`` set them). The raw frame is
+    released as soon as the prepared one exists: only one copy of the batch is ever validated.
+    """
     try:
         raw = schema.read_batch(data, name, contract)
     except DataValidationError as exc:
@@ -101,4 +125,8 @@ def validate_bytes(
         log.debug("%s", report.summary())
         return report, None
     prepared = schema.prepare_frame(raw, contract, known_keys=known_keys)
+    del raw  # its replaced timestamp column must not outlive the preparation
+    flags = None if ingested is None else ingested(prepared)
+    if flags is not None:
+        prepared[schema.INGESTED] = flags
     return validate_frame(prepared, contract, name=name, reference=reference), prepared

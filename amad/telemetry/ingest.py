@@ -25,13 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from amad.config import AmadConfig, ContractConfig
-from amad.errors import DatasetNotFoundError, DataValidationError, PermanentStorageError
+from amad.errors import DatasetNotFoundError, PermanentStorageError
 from amad.files import sha256_bytes
 from amad.telemetry import compaction, dataset, docs_site, schema, versioning
-from amad.telemetry.expectations import ValidationReport, validate_frame
+from amad.telemetry.expectations import ValidationReport, validate_bytes
 from amad.telemetry.lock import dataset_lock
 from amad.telemetry.outcomes import BatchOutcome, IngestReport
 from amad.telemetry.quarantine import quarantine
@@ -93,33 +94,34 @@ def expand_sources(items: Iterable[str | Path]) -> list[Source]:
 # --------------------------------------------------------------------------- one batch
 
 
-def _pre_parse_report(name: str, exc: DataValidationError) -> ValidationReport:
-    return ValidationReport(
-        batch=name, success=False, rows=0, stage="pre-parse", errors=exc.report["errors"]
-    )
+def _ingested_flags(
+    prepared: pd.DataFrame, contract: Contract, data_dir: Path
+) -> np.ndarray | None:
+    """1 where a row is already in ``data_dir`` (same key, or not after its entity's last
+    accepted row by a cadence step); None before the first batch or without the key columns."""
+    ts, ent = contract.timestamp, contract.entity
+    if ts not in prepared or ent not in prepared or not dataset.manifests(data_dir):
+        return None
+    known = dataset.known_keys(data_dir, contract, prepared)
+    exact = schema.ingested_flags(prepared[ts], prepared[ent], known)
+    cfg = contract.cfg
+    covered = schema.covered_flags(prepared[ts], prepared[ent], dataset.last_accepted(data_dir),
+                                   cfg.cadence_s, cfg.cadence_jitter_s)  # fmt: skip
+    return exact | covered
 
 
 def validate_batch(
     data: bytes, name: str, contract: Contract, data_dir: str | Path
 ) -> tuple[ValidationReport, pd.DataFrame | None]:
-    """Pre-parse, add helper columns (including rows already in ``data_dir``) and run the suite."""
-    try:
-        raw = schema.read_batch(data, name, contract)
-    except DataValidationError as exc:
-        return _pre_parse_report(name, exc), None
-    prepared = schema.prepare_frame(raw, contract)
-    ts, ent = contract.timestamp, contract.entity
-    if ts in prepared and ent in prepared and dataset.manifests(data_dir):
-        known = dataset.known_keys(data_dir, contract, prepared)
-        exact = schema.ingested_flags(prepared[ts], prepared[ent], known)
-        cfg = contract.cfg
-        covered = schema.covered_flags(prepared[ts], prepared[ent], dataset.last_accepted(data_dir),
-                                       cfg.cadence_s, cfg.cadence_jitter_s)  # fmt: skip
-        prepared[schema.INGESTED] = exact | covered
-    report = validate_frame(
-        prepared, contract, name=name, reference=dataset.read_reference(data_dir)
-    )
-    return report, prepared
+    """Pre-parse, add helper columns (including rows already in ``data_dir``) and run the suite
+    (``expectations.validate_bytes``)."""
+    root = Path(data_dir)
+
+    def ingested(prepared: pd.DataFrame) -> np.ndarray | None:
+        return _ingested_flags(prepared, contract, root)
+
+    reference = dataset.read_reference(root)
+    return validate_bytes(data, contract, name=name, reference=reference, ingested=ingested)
 
 
 def _record(
@@ -143,11 +145,11 @@ def _accept(
     data_dir: Path,
     sha: str,
     name: str,
-    prepared: pd.DataFrame,
+    stored: pd.DataFrame,
     contract: Contract,
     report: ValidationReport,
 ) -> None:
-    stored = schema.storage_frame(prepared, contract)
+    """Stage and commit an accepted batch's ``schema.storage_frame``."""
     extra = None
     if dataset.read_reference(data_dir) is None and len(stored) >= 2:  # a std needs two rows
         ref = dataset.compute_reference(stored, contract, source=sha)
@@ -196,7 +198,9 @@ def ingest_bytes(
         qdir = quarantine(data, name, sha, files, quarantine_dir)
         log.warning("%s -> quarantined at %s", report.summary(), qdir)
     else:
-        _accept(root, sha, name, prepared, contract, report)
+        stored = schema.storage_frame(prepared, contract)
+        del prepared  # from here on only what is stored: float32 metrics, no helper columns
+        _accept(root, sha, name, stored, contract, report)
     docs = docs_site.publish(str(reports_dir), report.to_dict(), report.gx_dict(), summary)
     return BatchOutcome(
         name,

@@ -5,6 +5,8 @@ A batch is one CSV (UTF-8, comma-delimited, one header line) or Parquet file hol
 ``read_batch`` sniffs the bytes first and refuses, with a ``DataValidationError`` whose report
 names the failed check, what no table validator can judge: an empty file, a file that is neither
 CSV nor Parquet, non-UTF-8 bytes, a wrong delimiter, a header without rows, a truncated file.
+These checks never hold the batch as text: the bytes are checked as UTF-8 a chunk at a time and
+only a head and a tail are decoded; the entity column stays in Arrow, never Python strings.
 ``prepare_frame`` then normalises timestamps to UTC and adds the ``__amad_*`` helper columns
 (per-entity time deltas, distance from the cadence grid, timezone style, non-finite counts,
 already-ingested rows) that the Great Expectations suite (``amad.telemetry.suite``) checks; the
@@ -13,6 +15,7 @@ suite, not this module, decides whether a batch is accepted.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import logging
@@ -58,6 +61,8 @@ _BINARY_MAGIC = {
 }
 _OTHER_DELIMITERS = (";", "\t", "|")
 _TZ_SUFFIX = r"(?:Z|[+-]\d{2}:?\d{2})$"
+_UTF8_CHUNK = 1 << 20  # bytes decoded at a time by the encoding check (the text is not kept)
+_WINDOW = 1 << 16  # bytes first decoded at the head and tail for the CSV layout checks
 
 
 @dataclass(frozen=True)
@@ -120,23 +125,62 @@ def sniff_format(data: bytes, name: str = "batch") -> str:
     return "csv"
 
 
-def _decode(data: bytes, name: str) -> str:
+def _check_utf8(data: bytes, name: str) -> int:
+    """Refuse bytes that are not UTF-8, decoded a chunk at a time (the text is never held);
+    returns the length of a leading byte-order mark."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise failure(
-            "encoding",
-            f"{name}: not valid UTF-8 at byte {exc.start} ({data[exc.start : exc.start + 4]!r})",
-            byte_offset=exc.start,
-        ) from exc
+        for start in range(0, len(data), _UTF8_CHUNK):
+            decoder.decode(data[start : start + _UTF8_CHUNK])
+        decoder.decode(b"", final=True)
+        return len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    except UnicodeDecodeError:
+        try:  # once more as a whole, for the failure's offset in the batch
+            data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            at, near = exc.start, data[exc.start : exc.start + 4]
+            raise failure("encoding", f"{name}: not valid UTF-8 at byte {at} ({near!r})",
+                          byte_offset=at) from exc  # fmt: skip
+        raise
 
 
-def _check_csv_text(text: str, name: str) -> None:
-    stripped = text.lstrip()
-    if stripped[:1] in ("{", "[", "<"):
+def _first_line(data: bytes, bom: int) -> tuple[str, str, int]:
+    """The text's first non-whitespace character, its first line (``str.splitlines()[0]``) and
+    the byte offset of the next line, decoded from a prefix that grows until they are known."""
+    size = _WINDOW
+    while True:
+        whole = size >= len(data)
+        head = codecs.getincrementaldecoder("utf-8")().decode(data[bom:size], final=whole)
+        stripped, lines = head.lstrip(), head.splitlines(keepends=True)
+        if whole or (stripped and lines and len(lines[0]) < len(head)):
+            break  # a line end and a character after it are in view (or the whole text)
+        size *= 4
+    first = lines[0]  # IndexError on an empty text, as str.splitlines()[0]
+    return stripped[:1], first.splitlines()[0], bom + len(first.encode())
+
+
+def _last_row(data: bytes, body: int) -> str | None:
+    """The last non-blank line from byte ``body`` on (None without one); decoded from a suffix
+    that grows until it holds one complete such line or reaches ``body``."""
+    size = _WINDOW
+    while True:
+        start = max(body, len(data) - size)
+        while start > body and data[start] & 0xC0 == 0x80:  # inside a character: step back
+            start -= 1
+        lines = data[start:].decode("utf-8").splitlines()
+        complete = lines if start == body else lines[1:]  # the first may be cut off
+        last = next((ln for ln in reversed(complete) if ln.strip()), None)
+        if last is not None or start == body:
+            return last
+        size *= 4
+
+
+def _check_csv_layout(data: bytes, name: str) -> None:
+    """The CSV structure checks on UTF-8 bytes: only the head and tail are ever decoded."""
+    bom = _check_utf8(data, name)
+    first_char, header, body = _first_line(data, bom)
+    if first_char in ("{", "[", "<"):
         raise failure("not_csv_or_parquet", f"{name} looks like JSON/XML, not CSV or Parquet")
-    lines = text.splitlines()
-    header = lines[0]
     if "," not in header:
         found = [d for d in _OTHER_DELIMITERS if d in header]
         if found:
@@ -144,12 +188,12 @@ def _check_csv_text(text: str, name: str) -> None:
                 "delimiter", f"{name}: header is delimited by {found[0]!r}; the contract uses ','"
             )
         raise failure("not_csv_or_parquet", f"{name}: first line has no ',' delimited header")
-    rows = [ln for ln in lines[1:] if ln.strip()]
-    if not rows:
+    last_row = _last_row(data, body)
+    if last_row is None:
         raise failure("header_only", f"{name}: a header line and no data rows")
     n_header = len(next(csv.reader([header])))
-    last = next(csv.reader([rows[-1]]))
-    if not text.endswith(("\n", "\r")) and len(last) != n_header:
+    last = next(csv.reader([last_row]))
+    if not data.endswith((b"\n", b"\r")) and len(last) != n_header:
         raise failure(
             "truncated_file",
             f"{name}: last line has {len(last)} of {n_header} fields and no line end (cut short)",
@@ -167,11 +211,12 @@ def _csv_text_column(data: bytes, column: str, n_rows: int, name: str) -> pd.Ser
         raise failure("malformed_csv", f"{name}: {exc}") from exc
     if len(values) != n_rows:
         raise failure("malformed_csv", f"{name}: column {column!r} has {len(values)} rows")
-    return pd.Series([v or None for v in values.to_pylist()], dtype="str")
+    nulls = pc.if_else(pc.equal(values, ""), pa.scalar(None, values.type), values)
+    return pd.Series(pd.array(nulls, dtype="str"))  # in Arrow throughout: no Python strings
 
 
 def _read_csv(data: bytes, name: str, text_columns: Iterable[str]) -> pd.DataFrame:
-    _check_csv_text(_decode(data, name), name)
+    _check_csv_layout(data, name)
     try:
         frame = pd.read_csv(io.BytesIO(data), engine="pyarrow")
     except (ValueError, pa.ArrowException) as exc:  # ParserError is a ValueError
@@ -207,7 +252,8 @@ def _read_parquet(data: bytes, name: str, text_columns: Iterable[str]) -> pd.Dat
     if table.num_rows == 0:
         raise failure("header_only", f"{name}: a schema and no rows")
     table = _text_table(table, text_columns, name)
-    return table.to_pandas(split_blocks=True)  # no consolidation copy of the columns
+    # no consolidation copy of the columns, and each Arrow column freed once converted
+    return table.to_pandas(split_blocks=True, self_destruct=True)
 
 
 def check_entity_ids(frame: pd.DataFrame, entity: str, name: str) -> None:
@@ -377,4 +423,5 @@ def storage_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
         columns[spec.name] = frame[spec.name].to_numpy(dtype=kind)
     if has_label and contract.label:
         columns[contract.label] = frame[contract.label].to_numpy(dtype=np.int8)
-    return pd.DataFrame(columns, index=frame.index)
+    return pd.DataFrame(columns, index=frame.index, copy=False)  # one block per column: no
+    # consolidation copy of the metrics
