@@ -93,7 +93,7 @@ def test_every_variant_resolves_and_flips_its_switch() -> None:
             D.amad_config(name, profile)
     at = D.amad_config("at", "cpu")
     assert (at.model.mask, at.model.mixup, at.train.contrastive) == ("gaussian", False, False)
-    assert D.amad_config("amad-no-maxmin", "cpu").train.maxmin is False
+    assert D.amad_config("amad-maxmin", "cpu").train.maxmin is True
     assert D.amad_config("amad-score-reconstruction", "cpu").score.kind == "reconstruction"
     cpu, gpu = D.amad_config("amad", "cpu"), D.amad_config("amad", "gpu")
     assert cpu.model.d_model < gpu.model.d_model == 512

@@ -17,7 +17,7 @@ from tests.unit.bench.test_runner import SMALL, TINY_AMAD
 
 
 def test_fleet_names_are_amad_variants_only() -> None:
-    assert is_fleet("amad@fleet") and is_fleet("amad-no-mixup@fleet")
+    assert is_fleet("amad@fleet") and is_fleet("amad-mixup@fleet")
     assert not is_fleet("pca@fleet") and not is_fleet("amad")
     det = make_detector("amad@fleet", overrides={"model.d_model": 16})
     assert isinstance(det, AMADDetector) and det.name == "amad@fleet"

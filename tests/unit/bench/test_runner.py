@@ -154,7 +154,7 @@ def test_detector_aliases_expand_once() -> None:
     assert names[:4] == ("pca", "random", "iforest", "ae") and names[-1] == "at"
     assert names[4:7] == ("ar", "kmeans", "kmeans-znorm")
     assert len(names) == len(set(names)) == 8
-    assert "amad-no-maxmin" in _detectors("ablations")
+    assert "amad-maxmin" in _detectors("ablations")
     assert {"ar-smooth", "kmeans-smooth", "pca-smooth"} <= set(_detectors("smoothed"))
 
 
@@ -201,7 +201,7 @@ def test_score_only_variants_reuse_the_trained_model(tmp_path: Path) -> None:
     overrides = _tiny_overrides()
     shared = run_bench(BenchSpec(
         dataset="synthetic", entities=("seed-0",), out=tmp_path / "shared", overrides=overrides,
-        detectors=("amad", "amad-score-reconstruction", "amad-no-smooth", "amad-no-mixup"),
+        detectors=("amad", "amad-score-reconstruction", "amad-no-smooth", "amad-mixup"),
     ))["entities"]["seed-0"]  # fmt: skip
     alone = run_bench(BenchSpec(
         dataset="synthetic", entities=("seed-0",), out=tmp_path / "alone", overrides=overrides,
@@ -209,7 +209,7 @@ def test_score_only_variants_reuse_the_trained_model(tmp_path: Path) -> None:
     ))["entities"]["seed-0"]  # fmt: skip
     assert shared["amad-score-reconstruction"]["info"]["model_shared_with"] == "amad"
     assert shared["amad-no-smooth"]["info"]["model_shared_with"] == "amad"
-    assert "model_shared_with" not in shared["amad-no-mixup"]["info"]  # a different model
+    assert "model_shared_with" not in shared["amad-mixup"]["info"]  # a different model
     assert "model_shared_with" not in alone["amad-score-reconstruction"]["info"]
     reused = np.load(tmp_path / "shared" / "scores" / "amad-score-reconstruction" / "seed-0.npy")
     trained = np.load(tmp_path / "alone" / "scores" / "amad-score-reconstruction" / "seed-0.npy")
