@@ -33,7 +33,7 @@ import pytest
 
 from amad.config import ColumnSpec, ContractConfig
 from amad.errors import DataValidationError
-from amad.telemetry import dataset, expectations, ingest, schema
+from amad.telemetry import dataset, expectations, ingest, preparse, schema
 from amad.telemetry.corruptions import BAD_KINDS, make_bad, to_csv_bytes, to_parquet_bytes
 from amad.telemetry.schema import Contract
 
@@ -131,10 +131,10 @@ def test_csv_layout_agrees_with_the_whole_text_checks(monkeypatch: pytest.Monkey
     cases = [d for d in made + tricky if not d.startswith(b"PAR1")] + fuzz_inputs(800)
     disagree = []
     for window, chunk in [(1, 1), (3, 7), (64, 1 << 20)]:
-        monkeypatch.setattr(schema, "_WINDOW", window)
-        monkeypatch.setattr(schema, "_UTF8_CHUNK", chunk)
+        monkeypatch.setattr(preparse, "_WINDOW", window)
+        monkeypatch.setattr(preparse, "_UTF8_CHUNK", chunk)
         disagree += [(window, d) for d in cases
-                     if verdict(whole_text_check, d) != verdict(schema._check_csv_layout, d)]  # fmt: skip
+                     if verdict(whole_text_check, d) != verdict(preparse.check_csv_layout, d)]  # fmt: skip
     assert disagree == []
     verdicts = [verdict(whole_text_check, d) for d in cases]
     failed = {v[1]["errors"][0]["check"] for v in verdicts if isinstance(v, tuple)}
