@@ -1,13 +1,16 @@
 """Fleet scale: per-entity retrain wall time and peak memory, serial vs a two-worker Dask cluster.
 
     nice -n 10 .venv/bin/python benchmarks/fleet_scale.py [--entities 1,4,16,64] [--workers 2]
-        [--modes serial,dask,dask-standing] [--out bench-out/fleet_scale.json]
+        [--modes serial,dask,dask-standing] [--epochs 1] [--out bench-out/fleet_scale.json]
 
 One dataset of ``max(entities)`` synthetic entities (each its own system) is ingested once,
 outside the timing. Then, for each fleet size n and each runner, the ``fleet-retrain`` flow
 (``flows.pipeline.fleet_retrain``: per entity windows, a tiny model, champion/challenger against
 PCA, publish) runs over the first n entities, in a fresh working folder and registry so nothing
 is cached between runs:
+
+``--epochs`` (default 1, the tiny model's) sets ``train.epochs``: more epochs give each entity
+more compute against the same orchestration, to see where the cluster starts to pay.
 
 - ``serial``: the default runner (Prefect's thread pool, ``fleet.threads: 1``): one entity at a
   time, torch using every core;
@@ -17,10 +20,14 @@ is cached between runs:
 - ``dask-standing``: the same cluster started once, before any timing, with the project
   imported on its workers, and reached through ``fleet.dask_address``: what a production
   pipeline sees with a long-lived cluster (``infra/k8s/dask-cluster.yaml``). Each run's
-  workers are moved to that run's folder first, so no window set is reused between runs.
+  workers are moved to that run's folder first, so no window set is reused between runs. One
+  throwaway run over ``2 x --workers`` entities warms it first (a long-lived cluster has run
+  before: torch's and matplotlib's lazy imports are done), as the throwaway one-entity serial
+  run warms this process.
 
 Reported per run: wall time, seconds per entity, peak resident memory of this process and its
-children (the workers; sampled every 0.25 s), and each mode's ratio to serial; then the
+children (the workers; sampled every 0.5 s), the CPU seconds spent by this process, by
+Prefect's API server and by the workers (``cpu_s``), and each mode's ratio to serial; then the
 marginal cost per entity between consecutive sizes. A PNG of the curves goes next to the JSON
 (``--out`` with ``.png``). Flows run on Prefect's ephemeral API under a temporary
 ``PREFECT_HOME``. Nothing here asserts a time.
@@ -85,32 +92,54 @@ def build_dataset(root: Path, n_entities: int) -> tuple[dict[str, Any], list[str
     return overrides, entities, version
 
 
+def _role(proc: Any, me: Any) -> str:
+    """``main`` (this process), ``api`` (Prefect's server), or ``workers`` (everything else)."""
+    if proc.pid == me.pid:
+        return "main"
+    try:
+        return "api" if any("uvicorn" in part for part in proc.cmdline()) else "workers"
+    except Exception:  # gone, or not ours to read
+        return "workers"
+
+
 @contextmanager
-def peak_rss() -> Iterator[dict[str, float]]:
-    """Sample the resident memory of this process and all its children; ``peak_mb`` at exit.
+def resources() -> Iterator[dict[str, Any]]:
+    """Peak resident memory of this process and its children (``peak_mb``), and the CPU seconds
+    each role spent inside the block (``cpu_s``: ``main``, ``api``, ``workers``).
 
     Every 0.5 s; the process tree is listed again only every 2 s (listing reads every
     ``/proc/<pid>/stat`` of the machine, which cost about 6 % of this process's CPU when done
-    on every sample, CPU the runs being measured need).
+    on every sample, CPU the runs being measured need). A process's CPU counts from its first
+    sample (from the start for those already running), up to its last: a worker that exits
+    between samples loses at most its last 0.5 s.
     """
     import psutil
 
-    me, out, stop = psutil.Process(), {"peak_mb": 0.0}, threading.Event()
+    me, out, stop = psutil.Process(), {"peak_mb": 0.0, "cpu_s": {}}, threading.Event()
+    first: dict[int, tuple[str, float]] = {}
+    last: dict[int, float] = {}
+
+    def cpu(proc: Any) -> float:
+        times = proc.cpu_times()
+        return float(times.user + times.system)
 
     def sample() -> None:
-        procs: list[psutil.Process] = []
+        procs: list[Any] = []
         for tick in itertools.count():
-            if stop.is_set():
-                return
             if tick % 4 == 0:
                 procs = [me, *me.children(recursive=True)]
             total = 0
             for proc in procs:
                 try:
                     total += proc.memory_info().rss
+                    last[proc.pid] = cpu(proc)
+                    if proc.pid not in first:
+                        first[proc.pid] = (_role(proc, me), last[proc.pid] if tick == 0 else 0.0)
                 except psutil.Error:  # a worker that just exited
                     continue
             out["peak_mb"] = max(out["peak_mb"], total / 2**20)
+            if stop.is_set():
+                return
             stop.wait(0.5)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -120,6 +149,10 @@ def peak_rss() -> Iterator[dict[str, float]]:
     finally:
         stop.set()
         thread.join()
+        spent: dict[str, float] = {"main": 0.0, "api": 0.0, "workers": 0.0}
+        for pid, (role, start) in first.items():
+            spent[role] += last.get(pid, start) - start
+        out["cpu_s"] = {role: round(s, 1) for role, s in spent.items()}
 
 
 def standing_cluster(workers: int) -> Any:
@@ -156,18 +189,19 @@ def run_once(mode: str, entities: list[str], version: str, base: dict[str, Any],
         overrides["fleet.dask_address"] = cluster.scheduler_address
     cfg = load_run_config(PARAMS, overrides)
     runner = task_runner(cfg)  # serial: the default runner, fleet.threads 1
-    with peak_rss() as mem:
+    with resources() as mem:
         t0 = time.perf_counter()
         context = RunContext(config_to_dict(cfg)).to_dict()  # resolved once, as the pipeline does
         out = fleet_retrain.with_options(task_runner=runner)(entities, version, context)
         wall = time.perf_counter() - t0
     return {"mode": mode, "entities": len(entities), "wall_s": round(wall, 1),
             "s_per_entity": round(wall / len(entities), 2), "peak_rss_mb": round(mem["peak_mb"]),
+            "cpu_s": mem["cpu_s"],
             "ok": len(out["entities"]), "failed": out["failed"],
             "workers": sorted({r["worker"] for r in out["entities"].values()})}  # fmt: skip
 
 
-def plot(rows: list[dict[str, Any]], path: Path) -> None:
+def plot(rows: list[dict[str, Any]], path: Path, epochs: int = 1) -> None:
     """Wall time and peak memory against fleet size, one line per mode."""
     import matplotlib
 
@@ -186,7 +220,8 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     ax_t.legend(fontsize=8)
-    fig.suptitle("per-entity retrain of a fleet (tiny model, 2 cores)", fontsize=10)
+    fig.suptitle(f"per-entity retrain of a fleet (tiny model, {epochs} epoch(s), 2 cores)",
+                 fontsize=10)  # fmt: skip
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -209,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--entities", default="1,4,16,64")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--modes", default="serial,dask,dask-standing")
+    parser.add_argument("--epochs", type=int, default=1, help="train.epochs per entity")
     parser.add_argument("--out", default="bench-out/fleet_scale.json")
     args = parser.parse_args(argv)
     sizes, modes = [int(s) for s in args.entities.split(",")], args.modes.split(",")
@@ -216,9 +252,13 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="amad-fleet-scale-"))
     _prefect_env(root / "prefect")
     base, entities, version = build_dataset(root / "ws", max(sizes))
+    base = {**base, "train.epochs": args.epochs}
     # a throwaway run starts the ephemeral API, so its start-up is in neither measurement
     run_once("serial", entities[:1], version, base, root / "warmup", args.workers)
     cluster = standing_cluster(args.workers) if "dask-standing" in modes else None
+    if cluster is not None:  # a long-lived cluster has run before: its lazy imports are done
+        run_once("dask-standing", entities[: 2 * args.workers], version, base,
+                 root / "warmup-standing", args.workers, cluster)  # fmt: skip
     rows = []
     try:
         for n in sizes:
@@ -239,9 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     for step in steps:
         print(json.dumps(step), flush=True)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"rows": rows, "marginal": steps, "workers": args.workers, "load": os.getloadavg()}
+    doc = {"rows": rows, "marginal": steps, "workers": args.workers, "epochs": args.epochs,
+           "load": os.getloadavg()}  # fmt: skip
     out_path.write_text(json.dumps(doc, indent=2) + "\n")
-    plot(rows, out_path.with_suffix(".png"))
+    plot(rows, out_path.with_suffix(".png"), args.epochs)
     return 0
 
 

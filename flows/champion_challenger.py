@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 from prefect import flow, task
-from prefect.runtime import flow_run
 
 from amad import stages
 from amad.evaluation.drift import score_drift
@@ -34,6 +33,7 @@ from flows import reports
 from flows.drift import act_on_drift
 from flows.runtime import (
     STORAGE_RETRIES,
+    current_run_id,
     registry_for,
     route_library_logs,
     run_config,
@@ -107,7 +107,7 @@ def champion_challenger(
     route_library_logs()
     ctx = run_context(config_path, overrides, context)
     cfg, mine = ctx.cfg(), ctx.to_dict()
-    run_id = str(flow_run.get_id() or "local")
+    run_id = current_run_id()
     run_dir = Path(work_dir) / run_id
     pointer = registry_for(cfg).champion()
     challenger = _evaluate(challenger_version, run_dir, "challenger", windows_uri, mine)

@@ -31,7 +31,7 @@ from flows.runtime import RunContext, model_lock, nested_runs, route_library_log
 FLEET_SLOT = "_fleet_"  # the retrain slot of the pooled model (model_lock)
 
 
-@task(name="train-fleet", tags=["train"])
+@task(name="train-fleet")
 def train_fleet(
     windows_uris: dict[str, str], work_dir: str, context: dict[str, Any]
 ) -> dict[str, dict[str, Any]]:

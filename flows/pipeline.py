@@ -5,16 +5,20 @@
 
 ``model.scope: entity``: every entity of ``fleet.entities`` (else every entity in the dataset)
 gets its own windows, model, decision and registry champion. ``model.scope: fleet``: one pooled
-model for all of them (``flows.fleet_model``), still decided and promoted per entity. The entities fan out as one
-``retrain-entity`` task each (which runs that entity's ``entity-pipeline`` flow, so its local
-files stay on one worker) on the task runner ``fleet.runner`` names (``runtime.task_runner``:
-Prefect's thread pool, ``fleet.threads`` entities at a time, or a Dask cluster). One entity's failure never stops another's
+model for all of them (``flows.fleet_model``), still decided and promoted per entity. The entities
+fan out as one ``retrain-entity`` task each on the task runner ``fleet.runner`` names
+(``runtime.task_runner``: Prefect's thread pool, ``fleet.threads`` entities at a time, or a Dask
+cluster). The task runs that entity's chain (``entity_pipeline``'s body) on one worker, so its
+local files stay there; the stages' tasks nest under it, and no flow run is created per entity
+(each costs several API round trips). ``fleet-retrain`` takes every entity's retrain slot in one
+call for the fan-out (``runtime.fleet_locks``). One entity's failure never stops another's
 promotion: the run ends Failed, naming the entities that failed and why, with every other
 entity's result in its data.
 
-``retrain`` runs in-process as a subflow, or, with ``retrain_deployment`` (``"retrain/gpu"`` in
-``infra/prefect.yaml``), as its own deployment on the GPU pool; the new version is then found in
-the registry by the child run's id, so nothing large passes through Prefect results. Any failure
+``retrain`` runs in-process (its body, in the entity's task), or, with ``retrain_deployment``
+(``"retrain/gpu"`` in ``infra/prefect.yaml``), as its own deployment on the GPU pool; the new
+version is then found in the registry by the child run's id, so nothing large passes through
+Prefect results. Any failure
 of an entity (training, NaN, a tampered bundle, storage) fails it before ``publish``: its champion
 keeps serving.
 
@@ -25,6 +29,7 @@ The config is resolved once, by ``pipeline``; every subflow and task below it ge
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -46,6 +51,7 @@ from flows.retrain import retrain
 from flows.runtime import (
     STORAGE_RETRIES,
     RunContext,
+    fleet_locks,
     nested_runs,
     no_new_data,
     registry_for,
@@ -86,8 +92,8 @@ def find_version_by_run(run_id: str, context: dict[str, Any]) -> dict[str, Any]:
 def _train(
     data_version: str, windows_uri: str, retrain_deployment: str | None, ctx: RunContext
 ) -> dict[str, Any]:
-    if not retrain_deployment:
-        return retrain(data_version, windows_uri, context=ctx.to_dict())
+    if not retrain_deployment:  # in this entity's run: its tasks, no flow run of its own
+        return retrain.fn(data_version, windows_uri, context=ctx.to_dict())
     child = run_deployment_within(
         retrain_deployment,
         {"data_version": data_version, "context": ctx.to_dict()},
@@ -124,15 +130,18 @@ def entity_pipeline(
     context: dict[str, Any],
     retrain_deployment: str | None = None,
 ) -> dict[str, Any]:
-    """One entity: windows, a challenger, champion/challenger on its own window, publish."""
+    """One entity: windows, a challenger, champion/challenger on its own window, publish.
+
+    The stage flows run as plain calls (``flow.fn``), so their tasks are this run's tasks: one
+    flow run per entity instead of five, each a few API round trips (``benchmarks/FLEET.md``).
+    """
     route_library_logs()
     ctx = RunContext.from_dict(context).for_entity(entity)
     mine = ctx.to_dict()
-    with nested_runs():
-        windows_uri = rebuild_windows(data_version, context=mine)
-        candidate = _train(data_version, windows_uri, retrain_deployment, ctx)
-        decision = champion_challenger(candidate["version"], windows_uri, context=mine)
-        pointer = publish(candidate["version"], decision, context=mine)
+    windows_uri = rebuild_windows.fn(data_version, context=mine)
+    candidate = _train(data_version, windows_uri, retrain_deployment, ctx)
+    decision = champion_challenger.fn(candidate["version"], windows_uri, context=mine)
+    pointer = publish.fn(candidate["version"], decision, context=mine)
     return entity_outcome(entity, candidate["version"], decision, pointer)
 
 
@@ -140,9 +149,10 @@ def entity_pipeline(
 def retrain_entity(
     entity: str, data_version: str, context: dict[str, Any], retrain_deployment: str | None
 ) -> dict[str, Any]:
-    """Run one entity's pipeline where the task runner placed this task (a Dask worker)."""
-    with nested_runs():
-        return entity_pipeline(entity, data_version, context, retrain_deployment)
+    """Run one entity's pipeline where the task runner placed this task (a Dask worker), as
+    this task's body: its stages' tasks nest under this task run, and no flow run is created
+    per entity (each costs several API round trips; ``benchmarks/FLEET.md``)."""
+    return entity_pipeline.fn(entity, data_version, context, retrain_deployment)
 
 
 def _why(future: PrefectFuture[Any]) -> str:
@@ -161,18 +171,25 @@ def fleet_retrain(
     context: dict[str, Any],
     retrain_deployment: str | None = None,
 ) -> dict[str, Any]:
-    """Fan ``retrain-entity`` out over ``entities``; every entity's result or failure reason."""
-    futures = {
-        e: retrain_entity.submit(e, data_version, context, retrain_deployment) for e in entities
-    }
-    results: dict[str, Any] = {}
-    failed: dict[str, str] = {}
-    for entity, future in futures.items():
-        future.wait()
-        if future.state.is_completed():
-            results[entity] = future.result()
-        else:
-            failed[entity] = _why(future)
+    """Fan ``retrain-entity`` out over ``entities``; every entity's result or failure reason.
+
+    The entities' retrain slots are taken together for the whole fan-out (``fleet_locks``), so
+    the entities need none of their own; a slot busy in another run falls back to one by one.
+    """
+    ctx = RunContext.from_dict(context)
+    with fleet_locks(ctx.cfg().publish.model_name, entities) as held:
+        mine = replace(ctx, slots_held=held).to_dict()
+        futures = {
+            e: retrain_entity.submit(e, data_version, mine, retrain_deployment) for e in entities
+        }
+        results: dict[str, Any] = {}
+        failed: dict[str, str] = {}
+        for entity, future in futures.items():
+            future.wait()
+            if future.state.is_completed():
+                results[entity] = future.result()
+            else:
+                failed[entity] = _why(future)
     return {"entities": results, "failed": failed}
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, task
-from prefect.runtime import flow_run
 
 from amad.errors import ConflictError
 from flows.runtime import (
     STORAGE_RETRIES,
+    current_run_id,
     registry_for,
     route_library_logs,
     run_config,
@@ -65,7 +65,7 @@ def publish(
     route_library_logs()
     if not decision.get("promote"):
         return None
-    run_id = str(flow_run.get_id() or "local")
+    run_id = current_run_id()
     ctx = run_context(config_path, overrides, context)
     return promote_version(version, decision, run_id, ctx.to_dict())
 

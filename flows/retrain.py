@@ -1,11 +1,13 @@
 """``retrain``: train a challenger on one data version and register it as an immutable version.
 
 Runs as its own deployment on the ``gpu`` pool when deployed (the parent starts it with
-``run_deployment``) and as an in-process subflow locally; the library picks the device (CUDA when
-present); given only ``data_version``, it builds the windows there, checking the dataset out
-from the DVC remote when the pod does not hold it. One slot per model and entity
-(``runtime.model_lock``) keeps two retrains of an entity's model apart; ``data.entity`` in the
-overrides picks the entity and its registry (``models/<name>/entities/<entity>/``). The new version is written to the registry but not
+``run_deployment``) and locally as part of each entity's run (``pipeline.entity_pipeline``), or
+as a flow of its own when started alone; the library picks the device (CUDA when present); given
+only ``data_version``, it builds the windows there, checking the dataset out from the DVC remote
+when the pod does not hold it. One slot per model and entity (``runtime.retrain_lock``) keeps two
+retrains of an entity's model apart; the fleet's run takes all its entities' slots at once
+(``runtime.fleet_locks``). ``data.entity`` in the overrides picks the entity and its registry
+(``models/<name>/entities/<entity>/``). The new version is written to the registry but not
 promoted: promotion is ``publish``'s job after champion/challenger.
 """
 
@@ -15,22 +17,22 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
-from prefect.runtime import flow_run
 
 from amad import stages
 from flows.limits import train_limited
 from flows.rebuild_windows import rebuild_windows
 from flows.runtime import (
     STORAGE_RETRIES,
-    model_lock,
+    current_run_id,
     registry_for,
+    retrain_lock,
     route_library_logs,
     run_config,
     run_context,
 )
 
 
-@task(name="train-bundle", tags=["train"])
+@task(name="train-bundle")
 def train_bundle(windows_uri: str, work_dir: str, context: dict[str, Any]) -> dict[str, Any]:
     """Fit AMAD on a window set; returns the local bundle path and its training metrics."""
     outcome = stages.train(run_config(context), windows_uri, Path(work_dir) / "bundle")
@@ -73,11 +75,11 @@ def retrain(
     route_library_logs()
     ctx = run_context(config_path, overrides, context)
     cfg, mine = ctx.cfg(), ctx.to_dict()
-    run_id = run_id or str(flow_run.get_id() or "local")
+    run_id = run_id or current_run_id()
     run_dir = str(Path(work_dir) / run_id)
     if windows_uri is None:  # deployed on its own pool: build (or reuse) the windows here
         windows_uri = rebuild_windows(data_version, context=mine)
-    with model_lock(cfg.publish.model_name, entity=cfg.data.entity):
+    with retrain_lock(ctx):
         trained = train_limited(train_bundle, cfg)(windows_uri, run_dir, mine)
         fingerprint = stages.window_entity_fingerprint(windows_uri)  # what the windows hold
         version = register_version(

@@ -11,8 +11,10 @@
   Prefect configured logging before ``PREFECT_LOGGING_EXTRA_LOGGERS`` was set.
 - ``nested_runs``: flows started inside it (subflows) send no heartbeats of their own; the
   run that started them does.
-- ``model_lock``: a global concurrency limit of one slot per model, so two retrains of the same
-  model never overlap (created on first use, then held strictly).
+- ``model_lock``: a global concurrency limit of one slot per model (per entity), so two
+  retrains of the same model never overlap (created on first use, then held strictly);
+  ``fleet_locks`` takes the slots of a whole fleet in one call, and ``retrain_lock`` skips an
+  entity's own slot when its parent run holds it (``RunContext.slots_held``).
 - ``no_new_data``: the named Completed state a run ends in when there is nothing to do.
 - ``for_entity`` / ``registry_for``: one entity's run is the same flows with the override
   ``data.entity``; its registry is ``models/<name>/entities/<entity>/`` (no entity: the model's).
@@ -25,12 +27,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, replace
 from typing import Any
 
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
@@ -45,6 +48,8 @@ from amad.storage.store import store_from_config
 
 LIBRARY_LOGGER = "amad"
 NO_NEW_DATA = "NoNewData"
+FLEET_LOCK_WAIT_S = 10.0  # fleet_locks: how long to wait for all slots before locking one by one
+log = logging.getLogger(__name__)
 
 
 def is_transient(exc: BaseException | None) -> bool:
@@ -122,6 +127,7 @@ class RunContext:
 
     config: dict[str, Any]
     run_id: str = "local"
+    slots_held: bool = False  # the run that started this one holds the entities' retrain slots
 
     @classmethod
     def resolve(
@@ -144,11 +150,13 @@ class RunContext:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"config": self.config, "run_id": self.run_id}
+        return {"config": self.config, "run_id": self.run_id, "slots_held": self.slots_held}
 
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any]) -> RunContext:
-        return cls(dict(obj["config"]), str(obj.get("run_id") or "local"))
+        return cls(
+            dict(obj["config"]), str(obj.get("run_id") or "local"), bool(obj.get("slots_held"))
+        )
 
 
 def run_context(
@@ -187,6 +195,70 @@ def model_lock(
     ensure_limit(name)
     with concurrency(name, occupy=1, timeout_seconds=timeout_s, strict=True):
         yield
+
+
+def retrain_lock(ctx: RunContext, timeout_s: float | None = None) -> AbstractContextManager[None]:
+    """The run entity's retrain slot (``model_lock``), unless the run that started this one
+    holds it already (``RunContext.slots_held``, set by ``fleet_locks``)."""
+    if ctx.slots_held:
+        return nullcontext()
+    cfg = ctx.cfg()
+    return model_lock(cfg.publish.model_name, timeout_s, entity=cfg.data.entity)
+
+
+def ensure_limits(names: Sequence[str], slots: int = 1) -> None:
+    """Create those of the global concurrency limits ``names`` that do not exist: one read per
+    200 existing limits, then one create per missing one (once per entity, ever)."""
+    with get_client(sync_client=True) as client:
+        existing: set[str] = set()
+        while page := client.read_global_concurrency_limits(limit=200, offset=len(existing)):
+            existing |= {limit.name for limit in page}
+            if len(page) < 200:
+                break
+        for name in sorted(set(names) - existing):
+            with suppress(ObjectAlreadyExists):  # another run created it since the read
+                client.create_global_concurrency_limit(
+                    GlobalConcurrencyLimitCreate(name=name, limit=slots)
+                )
+
+
+@contextmanager
+def fleet_locks(
+    model_name: str, entities: Sequence[str], wait_s: float = FLEET_LOCK_WAIT_S
+) -> Iterator[bool]:
+    """Hold every entity's retrain slot in one acquisition for the block; yields True.
+
+    A fleet of n entities then costs two lock calls instead of about 4n, each a write
+    transaction on the API's database. When another run holds one of the slots and it is not
+    freed within ``wait_s``, yields False without holding any: each entity then takes its own
+    slot (``retrain_lock``) and only the busy one waits.
+    """
+    names = [limit_name(model_name, entity) for entity in entities]
+    if not names:
+        yield False
+        return
+    ensure_limits(names)
+    with ExitStack() as held:
+        try:
+            held.enter_context(concurrency(names, occupy=1, timeout_seconds=wait_s, strict=True))
+        except TimeoutError:
+            log.info("a retrain slot of %d entities is busy: each locks its own", len(names))
+            yield False
+        else:
+            yield True
+
+
+def current_run_id() -> str:
+    """The id of the Prefect run doing this stage: the task run when a stage runs inside a task
+    (one entity of the fleet, ``pipeline.retrain_entity``), else the flow run ("local" outside
+    any run). Run folders and the registry's provenance records are named by it."""
+    from prefect.context import TaskRunContext
+    from prefect.runtime import flow_run
+
+    task = TaskRunContext.get()
+    if task is not None:
+        return str(task.task_run.id)
+    return str(flow_run.get_id() or "local")
 
 
 def no_new_data(message: str) -> State[Any]:

@@ -3,6 +3,7 @@ workers, a failing entity blocks no other, and each entity is scored by its own 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterParentFlowRunId,
+    TaskRunFilter,
+    TaskRunFilterFlowRunId,
+)
 
 from amad.detector.bundle import load_bundle
 from amad.storage.registry import Registry
@@ -17,7 +25,7 @@ from amad.storage.store import store_from_config
 from amad.telemetry import versioning
 from flows.demo_steps import write_fleet_batch
 from flows.pipeline import pipeline
-from flows.runtime import load_run_config
+from flows.runtime import limit_name, load_run_config
 from flows.score import score
 from tests.flows.helpers import PARAMS, tiny_overrides
 
@@ -76,6 +84,51 @@ def test_entities_retrain_on_both_workers_and_one_failure_blocks_no_other(
         assert rec["evaluation"]["eval_id"].startswith(f"{entity}:")  # its own window set
     assert Registry(store, "amad", entity=GHOST).champion() is None
     assert Registry(store, "amad").champion() is None  # nothing model-wide
+
+
+def _fan_out_runs(pipeline_run: Any) -> tuple[list[Any], list[Any]]:
+    """The pipeline run's fleet-retrain flow run(s), and the flow runs started under them."""
+    with get_client(sync_client=True) as client:
+        children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[pipeline_run])))  # fmt: skip
+        fan_out = [r for r in children if client.read_flow(r.flow_id).name == "fleet-retrain"]
+        below = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[r.id for r in fan_out])))  # fmt: skip
+    return fan_out, below
+
+
+def _task_runs(flow_run: Any, want: int, name: str = "retrain-entity") -> list[Any]:
+    """The flow run's task runs, once ``want`` of ``name`` are recorded (they arrive as events)."""
+    deadline = time.monotonic() + 30
+    while True:
+        with get_client(sync_client=True) as client:
+            runs = client.read_task_runs(task_run_filter=TaskRunFilter(
+                flow_run_id=TaskRunFilterFlowRunId(any_=[flow_run])), limit=200)  # fmt: skip
+        if sum(r.name.startswith(name) for r in runs) >= want:
+            return runs
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{want} {name} task runs not recorded: {[r.name for r in runs]}")
+        time.sleep(0.5)
+
+
+def test_entities_run_as_tasks_of_the_fan_out_with_no_flow_run_each(
+    fleet: dict[str, Any],
+) -> None:
+    state, cfg = fleet["state"], fleet["cfg"]
+    fan_out, below = _fan_out_runs(state.state_details.flow_run_id)
+    assert len(fan_out) == 1 and below == []  # no entity-pipeline, retrain, publish... runs
+    runs = _task_runs(fan_out[0].id, want=len(ENTITIES) + 1)
+    per_entity = {r.id: r for r in runs if r.name.startswith("retrain-entity")}
+    trained = [r for r in runs if r.name.startswith("train-bundle")]
+    assert len(per_entity) == len(ENTITIES) + 1 and len(trained) == len(ENTITIES)
+    store = store_from_config(cfg.publish)
+    for entity in ENTITIES:  # provenance: the version names the task run that made it
+        (version,) = Registry(store, "amad", entity=entity).list_versions()
+        assert version.run_id in {str(i) for i in per_entity}, version
+    with get_client(sync_client=True) as client:  # the fleet's slots were all released
+        for entity in [*ENTITIES, GHOST]:
+            limit = client.read_global_concurrency_limit_by_name(limit_name("amad", entity))
+            assert limit.active_slots == 0
 
 
 def test_each_entity_is_scored_by_its_own_champion_down_to_one_row(

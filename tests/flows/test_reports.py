@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
@@ -71,6 +74,10 @@ def test_scores_png_is_a_png() -> None:
     png = reports.render_scores_png(rng.random(300), labels, 0.9, title="t")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(png) > 1000
+    image = Image.open(io.BytesIO(png))
+    assert image.size == (720, 224) and image.mode == "P"  # 9 x 2.8 in at 80 dpi, a palette
+    colours = {rgb for _, rgb in image.convert("RGB").getcolors(maxcolors=64) or []}
+    assert any(r > 200 and g < 220 and b < 220 for r, g, b in colours)  # the red label band
 
 
 @pytest.mark.usefixtures("prefect_harness")

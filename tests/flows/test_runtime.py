@@ -13,6 +13,7 @@ from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 from prefect.logging.handlers import APILogHandler
 from prefect.states import Completed
 
+from amad.config import build_config, config_to_dict
 from amad.errors import (
     ConfigError,
     DataValidationError,
@@ -137,6 +138,78 @@ def test_a_second_holder_times_out_while_the_first_holds_the_slot() -> None:
                 return "blocked"
 
     assert contend() == "blocked"
+
+
+def _active_slots(model: str, entities: list[str]) -> list[int]:
+    with get_client(sync_client=True) as client:
+        return [
+            client.read_global_concurrency_limit_by_name(runtime.limit_name(model, e)).active_slots
+            for e in entities
+        ]
+
+
+def test_fleet_locks_hold_every_entity_slot_at_once_and_free_them_after() -> None:
+    model = f"model-{uuid.uuid4().hex[:8]}"
+
+    @flow
+    def fan_out() -> tuple[bool, list[int]]:
+        with runtime.fleet_locks(model, ["a", "b", "c"]) as held:
+            return held, _active_slots(model, ["a", "b", "c"])
+
+    assert fan_out() == (True, [1, 1, 1])
+    assert _active_slots(model, ["a", "b", "c"]) == [0, 0, 0]
+
+
+def test_fleet_locks_fall_back_to_one_by_one_when_a_slot_is_busy() -> None:
+    model = f"model-{uuid.uuid4().hex[:8]}"
+
+    @flow
+    def contend() -> tuple[bool, list[int]]:
+        with (
+            runtime.model_lock(model, timeout_s=30, entity="b"),  # another run's retrain of b
+            runtime.fleet_locks(model, ["a", "b"], wait_s=1) as held,
+        ):
+            return held, _active_slots(model, ["a", "b"])
+
+    assert contend() == (False, [0, 1])  # a is not held on b's account
+
+
+def test_retrain_lock_takes_no_slot_its_parent_holds() -> None:
+    model = f"model-{uuid.uuid4().hex[:8]}"
+    config = config_to_dict(
+        build_config({"publish": {"model_name": model}, "data": {"entity": "x"}})
+    )
+
+    @flow
+    def retrain_under(held: bool) -> int:
+        with runtime.retrain_lock(runtime.RunContext(config, slots_held=held), timeout_s=30):
+            with get_client(sync_client=True) as client:
+                names = {limit.name for limit in client.read_global_concurrency_limits(limit=200)}
+            if runtime.limit_name(model, "x") not in names:
+                return -1
+            return _active_slots(model, ["x"])[0]
+
+    assert retrain_under(True) == -1  # not even created
+    assert retrain_under(False) == 1
+    assert runtime.RunContext.from_dict(runtime.RunContext(config, "r", True).to_dict()).slots_held
+
+
+def test_current_run_id_is_the_task_run_inside_a_task_else_the_flow_run() -> None:
+    @task
+    def in_task() -> tuple[str, str]:
+        from prefect.runtime import task_run
+
+        return runtime.current_run_id(), str(task_run.get_id())
+
+    @flow
+    def in_flow() -> tuple[str, str, tuple[str, str]]:
+        from prefect.runtime import flow_run
+
+        return runtime.current_run_id(), str(flow_run.get_id()), in_task()
+
+    mine, flow_id, (task_sees, task_id) = in_flow()
+    assert mine == flow_id and task_sees == task_id and task_id != flow_id
+    assert runtime.current_run_id() == "local"
 
 
 def test_a_flow_given_a_missing_config_path_fails_instead_of_using_defaults(
