@@ -40,8 +40,8 @@ def failure(check: str, message: str, **details: Any) -> DataValidationError:
 
 def sniff_format(data: bytes, name: str = "batch") -> str:
     """``"parquet"`` or ``"csv"``; anything else raises with the failed check named."""
-    if not data[:4096].strip() and not data.strip():  # full scan only if it starts blank
-        raise failure("empty_file", f"{name} is empty ({len(data)} bytes)")
+    if _blank(data, len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0):
+        raise failure("empty_file", f"{name} is empty ({len(data)} bytes, blank or only a BOM)")
     if data.startswith(PARQUET_MAGIC):
         if len(data) < 12 or not data.endswith(PARQUET_MAGIC):
             raise failure("truncated_file", f"{name}: Parquet footer missing (file cut short)")
@@ -52,6 +52,11 @@ def sniff_format(data: bytes, name: str = "batch") -> str:
     if b"\x00" in data[:65536]:
         raise failure("not_csv_or_parquet", f"{name} holds NUL bytes: binary, not CSV or Parquet")
     return "csv"
+
+
+def _blank(data: bytes, start: int) -> bool:
+    """Nothing but whitespace from byte ``start`` on (a full scan only if it starts blank)."""
+    return not data[start : start + 4096].strip() and not data[start:].strip()
 
 
 def _check_utf8(data: bytes, name: str) -> int:
@@ -84,7 +89,7 @@ def _first_line(data: bytes, bom: int) -> tuple[str, str, int]:
         if whole or (stripped and lines and len(lines[0]) < len(head)):
             break  # a line end and a character after it are in view (or the whole text)
         size *= 4
-    first = lines[0]  # IndexError on an empty text, as str.splitlines()[0]
+    first = lines[0]  # the caller refused a blank text
     return stripped[:1], first.splitlines()[0], bom + len(first.encode())
 
 
@@ -107,6 +112,8 @@ def _last_row(data: bytes, body: int) -> str | None:
 def check_csv_layout(data: bytes, name: str) -> None:
     """The CSV structure checks on UTF-8 bytes: only the head and tail are ever decoded."""
     bom = _check_utf8(data, name)
+    if _blank(data, bom):  # sniff_format refuses these first; here for direct callers
+        raise failure("empty_file", f"{name} is empty ({len(data)} bytes, blank or only a BOM)")
     first_char, header, body = _first_line(data, bom)
     if first_char in ("{", "[", "<"):
         raise failure("not_csv_or_parquet", f"{name} looks like JSON/XML, not CSV or Parquet")

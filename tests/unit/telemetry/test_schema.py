@@ -48,6 +48,8 @@ def check_of(exc: pytest.ExceptionInfo[DataValidationError]) -> str:
     [
         (b"", "empty_file"),
         (b"  \n", "empty_file"),
+        (b"\xef\xbb\xbf", "empty_file"),  # a byte-order mark and nothing else
+        (b"\xef\xbb\xbf \r\n", "empty_file"),
         (b"\x1f\x8b\x08\x00rest", "not_csv_or_parquet"),
         (b"PK\x03\x04zip", "not_csv_or_parquet"),
         (b'{"a": 1}\n', "not_csv_or_parquet"),
