@@ -41,6 +41,7 @@ from amad.evaluation.stage_files import save_npz, write_score_plot
 from amad.files import write_json
 from amad.series.windows import PreparedData, build_windows, load_prepared, save_prepared
 from amad.telemetry import dataset, ingest, schema, versioning
+from amad.telemetry.reference import read_reference
 from amad.telemetry.schema import Contract
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ def validate(cfg: AmadConfig, *, out_dir: str | Path) -> ValidationSummary:
         raise DataError(f"no ingested telemetry under {data_dir}; run `amad ingest` first")
     prepared = schema.prepare_frame(frame, contract)
     report = validate_frame(
-        prepared, contract, name=str(data_dir), reference=dataset.read_reference(data_dir)
+        prepared, contract, name=str(data_dir), reference=read_reference(data_dir)
     )
     report.write(out_dir)
     summary: ValidationSummary = {

@@ -29,6 +29,7 @@ from amad.telemetry import dataset, schema
 from amad.telemetry.corruptions import to_csv_bytes, to_parquet_bytes
 from amad.telemetry.expectations import validate_frame
 from amad.telemetry.ingest import ingest, validate_batch
+from amad.telemetry.reference import read_reference
 from amad.telemetry.schema import Contract
 
 
@@ -62,7 +63,7 @@ def phases(data: bytes, contract: Contract, data_dir: Path, report_dir: Path) ->
     prepared[schema.INGESTED] = schema.ingested_flags(
         prepared[contract.timestamp], prepared[contract.entity], known
     )
-    reference = dataset.read_reference(data_dir)
+    reference = read_reference(data_dir)
     report, t_gx = timed(validate_frame, prepared, contract, name="bench", reference=reference)
     assert report.success, report.summary()
     stored, t_store_frame = timed(schema.storage_frame, prepared, contract)

@@ -28,6 +28,7 @@ from prefect import flow, task
 from amad.evaluation.drift import DRIFT_CHECKS, metric_drift
 from amad.storage.links import browser_link
 from amad.telemetry import dataset, ingest, versioning
+from amad.telemetry.reference import read_reference
 from amad.telemetry.report import read_report
 from flows import reports
 from flows.drift import act_on_drift
@@ -71,7 +72,7 @@ def find_drift(
 ) -> list[dict[str, Any]]:
     """The drifted metrics of the batches' reports (one finding per metric per batch)."""
     c = run_config(context).contract
-    reference = dataset.read_reference(c.data_dir)
+    reference = read_reference(c.data_dir)
     found = []
     for row in rows:
         report = read_report(row["report_dir"])

@@ -143,8 +143,8 @@ def validate_cmd(files: tuple[str, ...], report_dir: str | None, config_path: st
                  sets: tuple[str, ...]) -> None:  # fmt: skip
     """Validate batch files against the contract without ingesting them."""
     from amad.files import sha256_bytes
-    from amad.telemetry.dataset import read_reference
     from amad.telemetry.expectations import validate_bytes
+    from amad.telemetry.reference import read_reference
     from amad.telemetry.schema import Contract
 
     cfg = _config(config_path, sets)
@@ -211,9 +211,9 @@ def reference_group() -> None:
 def reference_refresh_cmd(last_rows: int | None, use_dvc: bool, push: bool,
                           config_path: str | None, sets: tuple[str, ...]) -> None:  # fmt: skip
     """Recompute the reference statistics from the accepted data; a new data version."""
-    from amad.telemetry.dataset import refresh_reference
     from amad.telemetry.ingest import data_version, record_version
     from amad.telemetry.lock import dataset_lock
+    from amad.telemetry.reference import refresh_reference
     from amad.telemetry.schema import Contract
 
     cfg = _config(config_path, sets)

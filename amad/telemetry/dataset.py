@@ -8,6 +8,7 @@ Layout under the data directory (tracked as a whole by ``data.dvc``)::
                                     parts it lists under ``supersedes`` (``.compaction``)
     reference.json                  per-metric mean/std of the first accepted data (drift base),
                                     or of the rows ``refresh_reference`` was asked to use
+                                    (``amad.telemetry.reference``)
     .staging/                       in-flight ingests (ignored by DVC and by readers)
 
 A batch is written to ``.staging/<sha>/`` first (its parts, then its manifest, which marks the
@@ -336,59 +337,6 @@ def recover(data_dir: str | Path) -> list[str]:
             shutil.rmtree(staging, ignore_errors=True)
             log.warning("dropped incomplete staging of batch %s", staging.name[:12])
     return done
-
-
-# --------------------------------------------------------------------------- reference stats
-
-
-def compute_reference(frame: pd.DataFrame, contract: Contract, *, source: str) -> dict[str, Any]:
-    """Per-metric mean and std (float64) of accepted rows: the base drift is measured against."""
-    stats = {}
-    for name in contract.metric_names:
-        col = frame[name].to_numpy(dtype=np.float64)
-        stats[name] = {"mean": float(np.nanmean(col)), "std": float(np.nanstd(col, ddof=1))}
-    return {"source": source, "rows": len(frame), "columns": stats}
-
-
-def read_reference(data_dir: str | Path) -> dict[str, dict[str, float]] | None:
-    """The reference stats per metric, or None before the first accepted batch."""
-    path = Path(data_dir) / REFERENCE
-    if not path.is_file():
-        return None
-    columns: dict[str, dict[str, float]] = json.loads(path.read_text())["columns"]
-    return columns
-
-
-def reference_bytes(reference: dict[str, Any]) -> bytes:
-    """The serialised form of reference stats, staged with the batch that sets them."""
-    return _json_bytes(reference)
-
-
-def refresh_reference(
-    data_dir: str | Path, contract: Contract, *, last_rows: int | None = None
-) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """Recompute the reference from the accepted rows (each entity's last ``last_rows``, or
-    all) and replace ``reference.json`` atomically; returns (old record or None, new record).
-
-    The caller holds the dataset lock and versions the change (the reference is part of the
-    dataset, so of its data version). The new record's ``source`` names what it was computed
-    from (the dataset fingerprint before the refresh, the rows per entity): no wall-clock time,
-    so the same refresh of the same data writes the same bytes.
-    """
-    root = Path(data_dir)
-    frame = load_dataset(root, contract)
-    if last_rows is not None:
-        frame = frame.groupby(contract.entity, sort=False, observed=True).tail(last_rows)
-    if len(frame) < 2:
-        raise DatasetNotFoundError(f"{root}: fewer than 2 accepted rows; nothing to refresh from")
-    path = root / REFERENCE
-    old = json.loads(path.read_text()) if path.is_file() else None
-    rows = "all" if last_rows is None else f"last {last_rows}"
-    source = f"refresh of {rows} rows per entity, dataset {dataset_fingerprint(root)[:16]}"
-    new = compute_reference(frame, contract, source=source)
-    atomic_write(path, reference_bytes(new))
-    log.info("reference statistics refreshed from %d rows (%s)", len(frame), source)
-    return old, new
 
 
 # --------------------------------------------------------------------------- series

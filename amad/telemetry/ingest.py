@@ -36,6 +36,7 @@ from amad.telemetry.expectations import ValidationReport, validate_bytes
 from amad.telemetry.lock import dataset_lock
 from amad.telemetry.outcomes import BatchOutcome, IngestReport
 from amad.telemetry.quarantine import quarantine
+from amad.telemetry.reference import compute_reference, read_reference, reference_bytes
 from amad.telemetry.report import save_files
 from amad.telemetry.schema import Contract
 
@@ -120,7 +121,7 @@ def validate_batch(
     def ingested(prepared: pd.DataFrame) -> np.ndarray | None:
         return _ingested_flags(prepared, contract, root)
 
-    reference = dataset.read_reference(root)
+    reference = read_reference(root)
     return validate_bytes(data, contract, name=name, reference=reference, ingested=ingested)
 
 
@@ -151,9 +152,9 @@ def _accept(
 ) -> None:
     """Stage and commit an accepted batch's ``schema.storage_frame``."""
     extra = None
-    if dataset.read_reference(data_dir) is None and len(stored) >= 2:  # a std needs two rows
-        ref = dataset.compute_reference(stored, contract, source=sha)
-        extra = {dataset.REFERENCE: dataset.reference_bytes(ref)}
+    if read_reference(data_dir) is None and len(stored) >= 2:  # a std needs two rows
+        ref = compute_reference(stored, contract, source=sha)
+        extra = {dataset.REFERENCE: reference_bytes(ref)}
     dataset.stage_batch(
         data_dir, sha, stored, contract, _record(name, stored, contract, report), extra
     )

@@ -17,6 +17,7 @@ from amad.series.synthetic import generate, to_frame
 from amad.telemetry import dataset
 from amad.telemetry.corruptions import to_csv_bytes, to_parquet_bytes
 from amad.telemetry.ingest import ingest
+from amad.telemetry.reference import read_reference
 from amad.telemetry.schema import Contract
 
 CFG = ContractConfig(columns=[ColumnSpec(name=f"m{i}") for i in range(3)], entities=["e1", "e2"])
@@ -63,7 +64,7 @@ def test_accepted_rows_land_in_entity_day_partitions(tmp_path: Path, dirs: dict[
     assert {Path(p).parts[2] for p in parts} == {"date=2024-01-01", "date=2024-01-02"}
     loaded = dataset.load_dataset(dirs["data_dir"], CONTRACT)
     assert len(loaded) == 120 and loaded["m0"].dtype == np.float32
-    assert dataset.read_reference(dirs["data_dir"]) is not None
+    assert read_reference(dirs["data_dir"]) is not None
     docs = Path(report.outcomes[0].report_dir or "") / "data_docs.html"
     assert docs.is_file()
 

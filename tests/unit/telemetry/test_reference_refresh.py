@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from amad.cli import cli, main
 from amad.config import ContractConfig
 from amad.telemetry import dataset, versioning
+from amad.telemetry.reference import read_reference
 from amad.telemetry.schema import Contract
 
 
@@ -47,13 +48,13 @@ def test_refresh_recomputes_from_recent_rows_and_versions(workspace: Path) -> No
     batches = sorted((workspace / "in").glob("batch-*.csv"))
     code, out = _invoke("ingest", str(batches[0]), str(batches[1]), "--no-push", *sets)
     assert code == 0, out
-    old = dataset.read_reference(workspace / "data")
+    old = read_reference(workspace / "data")
     assert old is not None and old["m00"]["mean"] < 500  # the first batch's
     before = versioning.data_version(workspace, (workspace / "data").resolve())
 
     code, out = _invoke("reference", "refresh", "--last-rows", "120", "--no-push", *sets)
     assert code == 0, out
-    new = dataset.read_reference(workspace / "data")
+    new = read_reference(workspace / "data")
     assert new is not None and new["m00"]["mean"] > 500  # the recent (shifted) rows
     recent = dataset.load_dataset(workspace / "data", Contract(ContractConfig())).iloc[-120:]
     assert new["m00"]["mean"] == pytest.approx(float(recent["m00"].mean()))
