@@ -8,9 +8,9 @@ gets its own windows, model, decision and registry champion. ``model.scope: flee
 model for all of them (``flows.fleet_model``), still decided and promoted per entity. The entities
 fan out as one ``retrain-entity`` task each on the task runner ``fleet.runner`` names
 (``runtime.task_runner``: Prefect's thread pool, ``fleet.threads`` entities at a time, or a Dask
-cluster). The task runs that entity's chain (``entity_pipeline``'s body) on one worker, so its
-local files stay there; the stages' tasks nest under it, and no flow run is created per entity
-(each costs several API round trips). ``fleet-retrain`` takes every entity's retrain slot in one
+cluster). The task runs that entity's whole chain on one worker, so its local files stay
+there; the stages' tasks nest under it, and no flow run is created per entity (each costs
+several API round trips). ``fleet-retrain`` takes every entity's retrain slot in one
 call for the fan-out (``runtime.fleet_locks``). One entity's failure never stops another's
 promotion: the run ends Failed, naming the entities that failed and why, with every other
 entity's result in its data.
@@ -18,9 +18,8 @@ entity's result in its data.
 ``retrain`` runs in-process (its body, in the entity's task), or, with ``retrain_deployment``
 (``"retrain/gpu"`` in ``infra/prefect.yaml``), as its own deployment on the GPU pool; the new
 version is then found in the registry by the child run's id, so nothing large passes through
-Prefect results. Any failure
-of an entity (training, NaN, a tampered bundle, storage) fails it before ``publish``: its champion
-keeps serving.
+Prefect results. Any failure of an entity (training, NaN, a tampered bundle, storage) fails it
+before ``publish``: its champion keeps serving.
 
 The config is resolved once, by ``pipeline``; every subflow and task below it gets the same
 ``RunContext`` (``runtime.RunContext.to_dict()``, each entity's with its ``data.entity``), the
@@ -123,19 +122,17 @@ def _pending(entities: list[str], data_version: str, ctx: RunContext) -> list[st
     ]  # fmt: skip
 
 
-@flow(name="entity-pipeline")
-def entity_pipeline(
-    entity: str,
-    data_version: str,
-    context: dict[str, Any],
-    retrain_deployment: str | None = None,
+@task(name="retrain-entity")
+def retrain_entity(
+    entity: str, data_version: str, context: dict[str, Any], retrain_deployment: str | None
 ) -> dict[str, Any]:
-    """One entity: windows, a challenger, champion/challenger on its own window, publish.
+    """One entity where the task runner placed this task (a Dask worker): windows, a
+    challenger, champion/challenger on its own window, publish.
 
-    The stage flows run as plain calls (``flow.fn``), so their tasks are this run's tasks: one
-    flow run per entity instead of five, each a few API round trips (``benchmarks/FLEET.md``).
+    The stage flows run as plain calls (``flow.fn``), so their tasks nest under this task run
+    and no flow run is created per entity (each costs several API round trips;
+    ``benchmarks/FLEET.md``).
     """
-    route_library_logs()
     ctx = RunContext.from_dict(context).for_entity(entity)
     mine = ctx.to_dict()
     windows_uri = rebuild_windows.fn(data_version, context=mine)
@@ -143,16 +140,6 @@ def entity_pipeline(
     decision = champion_challenger.fn(candidate["version"], windows_uri, context=mine)
     pointer = publish.fn(candidate["version"], decision, context=mine)
     return entity_outcome(entity, candidate["version"], decision, pointer)
-
-
-@task(name="retrain-entity")
-def retrain_entity(
-    entity: str, data_version: str, context: dict[str, Any], retrain_deployment: str | None
-) -> dict[str, Any]:
-    """Run one entity's pipeline where the task runner placed this task (a Dask worker), as
-    this task's body: its stages' tasks nest under this task run, and no flow run is created
-    per entity (each costs several API round trips; ``benchmarks/FLEET.md``)."""
-    return entity_pipeline.fn(entity, data_version, context, retrain_deployment)
 
 
 def _why(future: PrefectFuture[Any]) -> str:

@@ -1,7 +1,7 @@
 """``retrain``: train a challenger on one data version and register it as an immutable version.
 
 Runs as its own deployment on the ``gpu`` pool when deployed (the parent starts it with
-``run_deployment``) and locally as part of each entity's run (``pipeline.entity_pipeline``), or
+``run_deployment``) and locally as part of each entity's task (``pipeline.retrain_entity``), or
 as a flow of its own when started alone; the library picks the device (CUDA when present); given
 only ``data_version``, it builds the windows there, checking the dataset out from the DVC remote
 when the pod does not hold it. One slot per model and entity (``runtime.retrain_lock``) keeps two

@@ -33,7 +33,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
@@ -207,19 +206,16 @@ def retrain_lock(ctx: RunContext, timeout_s: float | None = None) -> AbstractCon
 
 
 def ensure_limits(names: Sequence[str], slots: int = 1) -> None:
-    """Create those of the global concurrency limits ``names`` that do not exist: one read per
-    200 existing limits, then one create per missing one (once per entity, ever)."""
+    """``ensure_limit`` for each of ``names`` that does not exist yet: one read per 200
+    existing limits, then one upsert per missing one (once per entity, ever)."""
+    existing: set[str] = set()
     with get_client(sync_client=True) as client:
-        existing: set[str] = set()
         while page := client.read_global_concurrency_limits(limit=200, offset=len(existing)):
             existing |= {limit.name for limit in page}
             if len(page) < 200:
                 break
-        for name in sorted(set(names) - existing):
-            with suppress(ObjectAlreadyExists):  # another run created it since the read
-                client.create_global_concurrency_limit(
-                    GlobalConcurrencyLimitCreate(name=name, limit=slots)
-                )
+    for name in sorted(set(names) - existing):
+        ensure_limit(name, slots)
 
 
 @contextmanager
